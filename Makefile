@@ -1,0 +1,37 @@
+# Set-up is part of every target: a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Runs land here; the demo makes a new timestamped folder under it every time.
+RUNS := runs
+
+.PHONY: demo test bench lint-docker
+
+$(VENV)/.runtime-installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# The main job on embedded data. Until the data pipeline lands this is a short
+# training benchmark of the real model and recipe on synthetic tensors.
+demo: $(VENV)/.runtime-installed
+	$(BIN)/python -m unet_industrial.train --exec_mode=training_benchmark \
+		--input_size=128 --input_channels=3 --batch_size=8 --num_iter=25 --warmup_step=5
+
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q tests
+
+# CPU numbers for BENCHMARKS.md (fp32 and bfloat16 AMP, 128x128x3, batch 8).
+bench: $(VENV)/.runtime-installed
+	$(BIN)/python -m unet_industrial.train --exec_mode=training_benchmark \
+		--input_size=128 --batch_size=8 --num_iter=40 --warmup_step=10
+	$(BIN)/python -m unet_industrial.train --exec_mode=training_benchmark \
+		--input_size=128 --batch_size=8 --num_iter=40 --warmup_step=10 --amp --amp_dtype=bfloat16
+	$(BIN)/python -m unet_industrial.train --exec_mode=inference_benchmark \
+		--input_size=128 --batch_size=8 --num_iter=40 --warmup_step=10
+	$(BIN)/python -m unet_industrial.train --exec_mode=inference_benchmark \
+		--input_size=128 --batch_size=8 --num_iter=40 --warmup_step=10 --amp --amp_dtype=bfloat16
