@@ -1,0 +1,184 @@
+"""The training job's configuration: one frozen dataclass and its validation.
+
+This module imports nothing heavy (no Keras, no TensorFlow) so that a bad
+command line is rejected in a fraction of a second, before anything is written.
+"""
+
+import dataclasses
+import glob
+import os
+
+# Filters of each variant, as in NVIDIA's UNet_Industrial `model/unet.py`:
+# (input block, down blocks, bottleneck, output block).
+UNET_VARIANTS = {
+    "tinyUNet": (32, (32, 64, 128), 256, 32),
+    "original": (64, (128, 256, 512), 1024, 64),
+}
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "selu", "elu", "crelu")
+INITIALIZERS = ("he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "orthogonal")
+LOSSES = ("adaptive", "bce", "dice", "jaccard")
+EXEC_MODES = ("train", "train_and_evaluate", "evaluate", "training_benchmark", "inference_benchmark")
+AMP_DTYPES = ("float16", "bfloat16")
+CHECKPOINTS = ("best", "last")
+# Thresholds at which the reference reports its metrics.
+METRIC_THRESHOLDS = (0.05, 0.125, 0.25, 0.5, 0.75, 0.85, 0.95, 0.99)
+# Every spatial size must survive four 2x2 max-pools.
+SIZE_MULTIPLE = 16
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; its message is one line for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training, evaluation or benchmark run depends on.
+
+    Defaults follow NVIDIA's reference recipe (1 GPU, batch 16, 2,500 steps,
+    centered RMSProp, adaptive loss) except the input, which is a 256x256 RGB
+    face crop rather than a 512x512 grayscale DAGM image.
+    """
+
+    exec_mode: str = "train"
+    unet_variant: str = "tinyUNet"
+    activation_fn: str = "relu"
+    weight_init_method: str = "he_normal"
+    input_size: int = 256
+    input_channels: int = 3
+    batch_size: int = 16
+    num_iter: int = 2500
+    warmup_step: int = 200
+    learning_rate: float = 1e-4
+    learning_rate_decay_factor: float = 0.8
+    learning_rate_decay_steps: int = 500
+    rmsprop_decay: float = 0.9
+    rmsprop_momentum: float = 0.8
+    weight_decay: float = 1e-5
+    loss_fn_name: str = "adaptive"
+    augment: bool = True
+    amp: bool = False
+    amp_dtype: str = "float16"
+    xla: bool = False
+    seed: int = 0
+    run_dir: str = ""
+    resume: bool = False
+    train_pattern: str = ""
+    eval_pattern: str = ""
+    synthetic_data: bool = False
+    save_every: int = 500
+    log_every: int = 50
+    eval_batches: int = 0
+    checkpoint: str = "best"
+    shuffle_buffer: int = 2048
+
+    @property
+    def input_shape(self):
+        """(height, width, channels) of the model input."""
+        return (self.input_size, self.input_size, self.input_channels)
+
+    @property
+    def is_benchmark(self):
+        return self.exec_mode.endswith("_benchmark")
+
+    @property
+    def uses_synthetic_data(self):
+        """Random tensors instead of TFRecords: on request, or a benchmark given no data."""
+        return self.synthetic_data or (self.is_benchmark and not self.train_pattern)
+
+    @property
+    def trains(self):
+        return self.exec_mode in ("train", "train_and_evaluate", "training_benchmark")
+
+
+def _choice(name, value, choices):
+    if value not in choices:
+        raise ConfigError(f"--{name}={value!r} is not one of {', '.join(choices)}")
+
+
+def _positive(name, value):
+    if value <= 0:
+        raise ConfigError(f"--{name} must be positive, got {value}")
+
+
+def check_pattern(flag_name, pattern):
+    """Raises ConfigError unless `pattern` names at least one file.
+
+    Local patterns are globbed with the standard library (fast, no TensorFlow
+    import); URLs such as gs://... are checked by tf.io.gfile when the data are
+    read.
+    """
+    if not pattern:
+        raise ConfigError(f"--{flag_name} is required for this --exec_mode")
+    if "://" in pattern:
+        return
+    if not glob.glob(os.path.expanduser(pattern)):
+        raise ConfigError(f"--{flag_name}={pattern!r} matches no file")
+
+
+def validate(config):
+    """Checks a TrainConfig; raises ConfigError naming the first problem."""
+    _choice("exec_mode", config.exec_mode, EXEC_MODES)
+    _choice("unet_variant", config.unet_variant, tuple(UNET_VARIANTS))
+    _choice("activation_fn", config.activation_fn, ACTIVATIONS)
+    _choice("weight_init_method", config.weight_init_method, INITIALIZERS)
+    _choice("loss_fn_name", config.loss_fn_name, LOSSES)
+    _choice("amp_dtype", config.amp_dtype, AMP_DTYPES)
+    _choice("checkpoint", config.checkpoint, CHECKPOINTS)
+    if config.input_size <= 0 or config.input_size % SIZE_MULTIPLE:
+        raise ConfigError(
+            f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "
+            "(the UNet pools four times by 2)")
+    if config.input_channels not in (1, 3):
+        raise ConfigError(f"--input_channels={config.input_channels} must be 1 or 3")
+    for name in ("batch_size", "num_iter", "learning_rate", "learning_rate_decay_steps",
+                 "save_every", "log_every", "shuffle_buffer"):
+        _positive(name, getattr(config, name))
+    if not 0 < config.learning_rate_decay_factor <= 1:
+        raise ConfigError("--learning_rate_decay_factor must be in (0, 1]")
+    if config.weight_decay < 0 or config.warmup_step < 0 or config.eval_batches < 0:
+        raise ConfigError("--weight_decay, --warmup_step and --eval_batches must not be negative")
+    if config.is_benchmark and config.warmup_step >= config.num_iter:
+        raise ConfigError(
+            f"--num_iter={config.num_iter} must exceed --warmup_step={config.warmup_step} "
+            "so that some steps are timed")
+    if config.exec_mode == "evaluate" and not config.run_dir:
+        raise ConfigError("--exec_mode=evaluate needs --run_dir of a trained run")
+    if config.resume and not config.run_dir:
+        raise ConfigError("--resume needs --run_dir of the run to continue")
+    if not config.uses_synthetic_data:
+        if config.exec_mode in ("train", "train_and_evaluate", "training_benchmark",
+                                "inference_benchmark"):
+            check_pattern("train_pattern", config.train_pattern)
+        if config.exec_mode in ("train_and_evaluate", "evaluate"):
+            check_pattern("eval_pattern", config.eval_pattern)
+
+
+# Taken from the command line even when a saved configuration is reused.
+_COMMAND_LINE_ONLY = ("run_dir", "resume")
+
+
+def resolve(values, present, saved=None):
+    """Builds the TrainConfig of a job from parsed flags.
+
+    A resumed or evaluated run reuses the configuration it was trained with:
+    `saved` (its config.json) gives every field the command line leaves
+    unset, so `--resume --run_dir=runs/x` alone continues run x as it was.
+
+    Args:
+      values: flag name -> parsed value, for at least every TrainConfig field.
+      present: names of the flags given explicitly.
+      saved: the run's saved config dict, or None for a new run.
+
+    Returns:
+      A TrainConfig (not yet validated).
+    """
+    names = [field.name for field in dataclasses.fields(TrainConfig)]
+    chosen = {name: values[name] for name in names}
+    if saved is not None:
+        unknown = set(saved) - set(names)
+        if unknown:
+            raise ConfigError(f"the saved config has fields this version does not know: {sorted(unknown)}")
+        explicit = set(present) | set(_COMMAND_LINE_ONLY)
+        chosen = {name: chosen[name] if name in explicit or name not in saved else saved[name]
+                  for name in names}
+    return TrainConfig(**chosen)
