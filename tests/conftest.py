@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny TFRecord shards written through the project's schema."""
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared")
+
+
+def make_face_like_example(rng, size, fake):
+    """A noisy RGB image; for a fake, a brighter square patch and its mask."""
+    image = rng.integers(60, 120, size=(size, size, 3), dtype=np.uint8)
+    mask = np.zeros((size, size), np.uint8)
+    if fake:
+        side = int(rng.integers(size // 4, size // 2))
+        top, left = (int(v) for v in rng.integers(0, size - side, size=2))
+        image[top:top + side, left:left + side] += 100
+        mask[top:top + side, left:left + side] = 1
+    return image, mask
+
+
+def write_shards(out_dir, split, num_examples, size=32, num_shards=2, seed=0):
+    """Writes `split-0000i-of-0000n.tfrecord` shards; returns their glob pattern."""
+    import tensorflow as tf
+
+    from data_pipeline import schema
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(out_dir, exist_ok=True)
+    writers = [tf.io.TFRecordWriter(os.path.join(out_dir, f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord"))
+               for i in range(num_shards)]
+    for index in range(num_examples):
+        fake = index % 2 == 0
+        image, mask = make_face_like_example(rng, size, fake)
+        record = schema.serialize_example({
+            schema.IMAGE: cv2.imencode(".png", image)[1].tobytes(),
+            schema.IMAGE_FORMAT: "png",
+            schema.HEIGHT: size,
+            schema.WIDTH: size,
+            schema.MASK: cv2.imencode(".png", mask)[1].tobytes(),
+            schema.LABEL: int(fake),
+            schema.VIDEO_ID: f"video{index // 4:03d}",
+            schema.FRAME_INDEX: index % 4,
+            schema.BOX: [0.0, 0.0, float(size), float(size)],
+            schema.MASK_AREA: float(mask.mean()),
+        })
+        writers[index % num_shards].write(record)
+    for writer in writers:
+        writer.close()
+    return os.path.join(out_dir, f"{split}-*.tfrecord")
+
+
+@pytest.fixture(scope="session")
+def tiny_tfrecords(tmp_path_factory):
+    """(train pattern, eval pattern) of 32x32 RGB examples, half of them fake."""
+    out_dir = str(tmp_path_factory.mktemp("tfrecords"))
+    return (write_shards(out_dir, "train", 24, seed=0), write_shards(out_dir, "val", 8, seed=1))
+
+
+def run_module(module, *args, env=None, timeout=600):
+    """Runs `python -m module args...` in the repo root; returns the CompletedProcess."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,110 @@
+"""The TFRecord schema and the tf.data reader on small shards written through it."""
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from data_pipeline import reader, schema
+
+from conftest import write_shards
+
+
+def test_schema_round_trip():
+    image = np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    fields = {
+        schema.IMAGE: cv2.imencode(".png", image)[1].tobytes(), schema.IMAGE_FORMAT: "png",
+        schema.HEIGHT: 8, schema.WIDTH: 8, schema.MASK: cv2.imencode(".png", np.ones((8, 8), np.uint8))[1].tobytes(),
+        schema.LABEL: 1, schema.VIDEO_ID: "000_003", schema.ORIGINAL_ID: "000", schema.IDENTITY: "id7",
+        schema.METHOD: "Deepfakes", schema.COMPRESSION: "c23", schema.FRAME_INDEX: 12,
+        schema.BOX: [1.5, 2.0, 30.0, 40.5], schema.MASK_AREA: 0.25,
+    }
+    parsed = schema.parse_example(schema.serialize_example(fields))
+    assert set(parsed) == set(schema.FEATURES)
+    assert parsed[schema.VIDEO_ID].numpy() == b"000_003"
+    assert parsed[schema.METHOD].numpy() == b"Deepfakes"
+    assert int(parsed[schema.FRAME_INDEX]) == 12
+    np.testing.assert_allclose(parsed[schema.BOX].numpy(), [1.5, 2.0, 30.0, 40.5])
+    assert float(parsed[schema.MASK_AREA]) == pytest.approx(0.25)
+    decoded = tf.io.decode_png(parsed[schema.IMAGE]).numpy()
+    # OpenCV encodes its arrays as BGR; the PNG, and so TensorFlow, holds RGB.
+    np.testing.assert_array_equal(decoded, image[..., ::-1])
+
+
+def test_schema_refuses_unknown_keys_and_missing_images():
+    with pytest.raises(KeyError, match="not in the TFRecord schema"):
+        schema.serialize_example({schema.IMAGE: b"", schema.MASK: b"", "image/colour": b"x"})
+    with pytest.raises(KeyError, match="needs"):
+        schema.serialize_example({schema.IMAGE: b""})
+    with pytest.raises(ValueError, match="4 values"):
+        schema.serialize_example({schema.IMAGE: b"", schema.MASK: b"", schema.BOX: [1.0, 2.0]})
+
+
+def test_pattern_matching_nothing_names_the_pattern(tmp_path):
+    pattern = str(tmp_path / "train-*.tfrecord")
+    with pytest.raises(FileNotFoundError, match="train-\\*.tfrecord"):
+        reader.make_dataset(pattern, image_size=32, channels=3, batch_size=2, training=False)
+
+
+def test_evaluation_pass_reads_every_example_once(tiny_tfrecords):
+    _, eval_pattern = tiny_tfrecords
+    batches = list(reader.make_dataset(eval_pattern, image_size=32, channels=3, batch_size=3, training=False))
+    assert [len(images) for images, _ in batches] == [3, 3, 2]  # the partial batch is kept
+    images, masks = (np.concatenate(part) for part in zip(*batches))
+    assert images.dtype == np.float32 and images.shape == (8, 32, 32, 3)
+    assert masks.shape == (8, 32, 32, 1)
+    assert -1.0 <= images.min() and images.max() <= 1.0
+    assert set(np.unique(masks)) <= {0.0, 1.0}
+    # Half the examples are fakes with a mask, half real with an empty one.
+    assert sorted(masks.reshape(8, -1).max(1)) == [0.0] * 4 + [1.0] * 4
+
+
+def test_resizing_keeps_masks_binary(tiny_tfrecords):
+    _, eval_pattern = tiny_tfrecords
+    images, masks = next(iter(reader.make_dataset(eval_pattern, image_size=64, channels=1, batch_size=8,
+                                                  training=False)))
+    assert images.shape == (8, 64, 64, 1) and masks.shape == (8, 64, 64, 1)
+    assert set(np.unique(masks.numpy())) <= {0.0, 1.0}
+
+
+def test_training_stream_is_infinite_augmented_aligned_and_seeded(tiny_tfrecords):
+    train_pattern, _ = tiny_tfrecords
+
+    def first_batches(seed, n=8):
+        dataset = reader.make_dataset(train_pattern, image_size=32, channels=3, batch_size=4, training=True,
+                                      seed=seed, shuffle_buffer=64)
+        return [(images.numpy(), masks.numpy()) for images, masks in dataset.take(n)]
+
+    batches = first_batches(seed=3)
+    assert len(batches) == 8  # 32 examples from 24: the stream repeats
+    assert all(images.shape == (4, 32, 32, 3) for images, _ in batches)
+    images = np.concatenate([b[0] for b in batches])
+    masks = np.concatenate([b[1] for b in batches])
+    # The fake patch is 100 grey levels brighter: after flips and rotations it
+    # must still sit under its mask.
+    for image, mask in zip(images, masks[..., 0]):
+        if mask.any() and not mask.all():
+            assert image[mask > 0].mean() > image[mask == 0].mean() + 0.5
+    for (a_images, a_masks), (b_images, b_masks) in zip(batches, first_batches(seed=3)):
+        np.testing.assert_array_equal(a_images, b_images)
+        np.testing.assert_array_equal(a_masks, b_masks)
+    different = first_batches(seed=4)
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(batches, different))
+
+
+def test_augmentation_flips_and_rotates_image_and_mask_together():
+    image = tf.reshape(tf.range(16, dtype=tf.float32), [4, 4, 1])
+    mask = tf.cast(image > 7, tf.float32)
+    outputs = set()
+    for seed in range(40):
+        augmented_image, augmented_mask = reader.augment(image, mask, tf.constant([seed, 0], tf.int64))
+        np.testing.assert_array_equal(augmented_mask.numpy(), (augmented_image.numpy() > 7).astype(np.float32))
+        outputs.add(augmented_image.numpy().tobytes())
+    assert len(outputs) == 8  # the 8 symmetries of the square all occur
+
+
+def test_shard_names_follow_the_convention(tmp_path):
+    pattern = write_shards(str(tmp_path), "val", 4, num_shards=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val-00000-of-00002.tfrecord",
+                                                          "val-00001-of-00002.tfrecord"]
+    assert len(reader.list_files(pattern)) == 2
