@@ -1,0 +1,86 @@
+"""training_benchmark and inference_benchmark: images per second, as the reference reports.
+
+Both time each step after `warmup_step` warm-up steps (compilation and
+autotuning happen there) and report the median, in images per second. Data
+are random tensors held in memory unless --train_pattern is given, so the
+numbers measure the model and the framework, not the input pipeline.
+"""
+
+import statistics
+import time
+
+import keras
+import numpy as np
+from absl import logging
+
+from unet_industrial import data, trainer
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of each training step, synchronized on the step's loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.step_seconds = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Reading the loss waits for the device, so asynchronous dispatch
+        # cannot make a step look faster than it is.
+        float(logs["loss"])
+        self.step_seconds.append(time.perf_counter() - self.started)
+
+
+def summarize(config, step_seconds):
+    """Median img/s over the steps after warm-up, with the raw step times."""
+    timed = step_seconds[config.warmup_step:]
+    median = statistics.median(timed)
+    return {
+        "exec_mode": config.exec_mode,
+        "backend": keras.backend.backend(),
+        "precision": trainer.dtype_policy(config),
+        "xla": trainer.jit_compile(config),
+        "input_shape": list(config.input_shape),
+        "batch_size": config.batch_size,
+        "timed_steps": len(timed),
+        "warmup_steps": config.warmup_step,
+        "median_step_ms": 1e3 * median,
+        "images_per_second": config.batch_size / median,
+        "step_seconds": step_seconds,
+    }
+
+
+def training_benchmark(config):
+    """Times `num_iter` training steps of the full recipe (loss, L2, RMSProp)."""
+    keras.utils.set_random_seed(config.seed)
+    model = trainer.build_model(config)
+    trainer.compile_for_training(model, config, metrics=False)
+    timer = StepTimer()
+    model.fit(data.training_data(config), epochs=1, steps_per_epoch=config.num_iter, callbacks=[timer],
+              verbose=0)
+    return summarize(config, timer.step_seconds)
+
+
+def inference_benchmark(config):
+    """Times `num_iter` forward passes on batches of `batch_size`."""
+    keras.utils.set_random_seed(config.seed)
+    model = trainer.build_model(config)
+    batches = iter(data.training_data(config))
+    step_seconds = []
+    for _ in range(config.num_iter):
+        images = np.asarray(next(batches)[0])
+        started = time.perf_counter()
+        np.asarray(model.predict_on_batch(images))
+        step_seconds.append(time.perf_counter() - started)
+    return summarize(config, step_seconds)
+
+
+def run(config):
+    """Runs the benchmark named by config.exec_mode, logs and returns its summary."""
+    result = training_benchmark(config) if config.exec_mode == "training_benchmark" else inference_benchmark(config)
+    logging.info("%s: %.1f img/s (median of %d steps after %d warm-up), %.2f ms/step",
+                 config.exec_mode, result["images_per_second"], result["timed_steps"],
+                 result["warmup_steps"], result["median_step_ms"])
+    return result

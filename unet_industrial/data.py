@@ -1,0 +1,66 @@
+"""Where batches come from: TFRecords through data_pipeline's reader, or random tensors.
+
+Random tensors mirror the reference's `synth_dataset_fn`: they measure the
+model, not the input pipeline, and need no TensorFlow, so benchmarks run on
+machines that only have JAX. The TFRecord path imports TensorFlow lazily.
+"""
+
+import numpy as np
+
+# A few distinct random batches, cycled: enough that no step sees a constant
+# input, few enough to stay in memory at 512x512.
+_NUM_SYNTHETIC_BATCHES = 4
+
+
+def synthetic_batches(batch_size, input_shape, seed=0):
+    """A list of (images, masks) numpy batches: normal noise images, ~10 % mask pixels."""
+    rng = np.random.default_rng(seed)
+    height, width, channels = input_shape
+    batches = []
+    for _ in range(_NUM_SYNTHETIC_BATCHES):
+        images = rng.standard_normal((batch_size, height, width, channels), dtype=np.float32)
+        masks = (rng.random((batch_size, height, width, 1)) > 0.9).astype(np.float32)
+        batches.append((images, masks))
+    return batches
+
+
+def _cycle(batches):
+    # A generator (not itertools.cycle): Keras' fit accepts generators.
+    while True:
+        yield from batches
+
+
+def training_data(config, start_step=0):
+    """The infinite stream of training batches for a config.
+
+    Args:
+      config: a TrainConfig.
+      start_step: the step training resumes from; it changes the shuffling
+        seed so that a resumed run does not replay the first batches.
+
+    Returns:
+      A tf.data.Dataset or an infinite Python iterator of (images, masks).
+    """
+    if config.uses_synthetic_data:
+        return _cycle(synthetic_batches(config.batch_size, config.input_shape, config.seed))
+    from data_pipeline import reader
+
+    return reader.make_dataset(
+        config.train_pattern, image_size=config.input_size, channels=config.input_channels,
+        batch_size=config.batch_size, training=True, augment_data=config.augment,
+        seed=config.seed + start_step, shuffle_buffer=config.shuffle_buffer)
+
+
+def evaluation_data(config):
+    """One pass over the evaluation batches (or a few random ones with --synthetic_data).
+
+    Returns:
+      A tf.data.Dataset, or a list of numpy batches (iterate it afresh each pass).
+    """
+    if config.uses_synthetic_data:
+        return synthetic_batches(config.batch_size, config.input_shape, config.seed + 1)
+    from data_pipeline import reader
+
+    return reader.make_dataset(
+        config.eval_pattern, image_size=config.input_size, channels=config.input_channels,
+        batch_size=config.batch_size, training=False, max_batches=config.eval_batches)

@@ -1,0 +1,163 @@
+"""Run folders: creation, the refusal to reuse one, atomic files and provenance.
+
+A run folder `runs/<name>/` holds everything a job wrote: `config.json` (the
+resolved config, package versions, git commit), `metrics.jsonl`, TensorBoard
+events under `tb/`, checkpoints under `checkpoints/`, and reports.
+"""
+
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+from unet_industrial.config import ConfigError
+
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.keras"
+BEST_CHECKPOINT = "best.keras"
+TRAIN_STATE = "train_state.json"
+CONFIG = "config.json"
+_PACKAGES = ("keras", "tensorflow", "jax", "jaxlib", "numpy", "opencv-python-headless", "mtcnn",
+             "scikit-learn")
+
+
+def default_run_dir(exec_mode, now=None):
+    """runs/<exec_mode>-<UTC timestamp>, relative to the working directory."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return os.path.join("runs", f"{exec_mode}-{now:%Y%m%d-%H%M%S}")
+
+
+def checkpoint_path(run_dir, which):
+    """Path of the "last" or "best" checkpoint of a run."""
+    name = {"last": LAST_CHECKPOINT, "best": BEST_CHECKPOINT}[which]
+    return os.path.join(run_dir, CHECKPOINT_DIR, name)
+
+
+def train_state_path(run_dir):
+    """The JSON file with the step and best evaluation of a run's checkpoints."""
+    return os.path.join(run_dir, CHECKPOINT_DIR, TRAIN_STATE)
+
+
+def check_run_dir(run_dir, resume, needs_checkpoint=None):
+    """Checks that a job may use `run_dir`, before anything is written.
+
+    Args:
+      run_dir: the folder.
+      resume: whether the job continues an earlier run there.
+      needs_checkpoint: "last" or "best" when the job reads that checkpoint.
+
+    Raises:
+      ConfigError: reusing a non-empty folder without --resume, or resuming /
+        reading a run that has no such checkpoint.
+    """
+    if needs_checkpoint or resume:
+        which = needs_checkpoint or "last"
+        if not os.path.exists(checkpoint_path(run_dir, which)):
+            raise ConfigError(f"--run_dir={run_dir!r} has no {which} checkpoint "
+                              f"({CHECKPOINT_DIR}/{os.path.basename(checkpoint_path(run_dir, which))})")
+        return
+    if os.path.isdir(run_dir) and os.listdir(run_dir):
+        raise ConfigError(f"--run_dir={run_dir!r} is not empty; pass --resume to continue that run "
+                          "or choose a new --run_dir")
+
+
+def atomic_write(path, data):
+    """Writes bytes or text to `path` through a temporary file and a rename.
+
+    A reader never sees a half-written file, and a job killed mid-write leaves
+    the previous version intact.
+    """
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, mode) as f:
+            f.write(data)
+        os.replace(tmp_path, path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def write_json(path, obj):
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def append_jsonl(path, record):
+    """Appends one JSON line; each line is flushed whole so a crash loses at most one."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record, sort_keys=True, default=float) + "\n")
+        f.flush()
+
+
+def git_commit():
+    """The checkout's commit, with "-dirty" if it has uncommitted changes; None outside git."""
+    source_dir = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source_dir, capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source_dir,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def package_versions():
+    """Installed versions of the packages a result depends on (absent ones omitted)."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def provenance():
+    """What, besides the config, a reader needs to reproduce a run."""
+    import keras  # Imported here: config validation must not pay for Keras.
+
+    return {
+        "command": sys.argv,
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+        "keras_backend": keras.backend.backend(),
+        "host": platform.node(),
+        "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def saved_config(run_dir):
+    """The config dict a run was started with, or None if the folder has none."""
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.exists(path):
+        return None
+    try:
+        return read_json(path)["config"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ConfigError(f"cannot read the saved configuration {path}: {error}") from error
+
+
+def record_start(run_dir, config):
+    """Writes config.json for a new run, or config-resumed-<time>.json for a resumed one.
+
+    The record holds the resolved config and its provenance; an earlier
+    record is never overwritten.
+    """
+    record = {"config": dataclasses.asdict(config), **provenance()}
+    name = CONFIG
+    if os.path.exists(os.path.join(run_dir, CONFIG)):
+        name = f"config-resumed-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}.json"
+    write_json(os.path.join(run_dir, name), record)

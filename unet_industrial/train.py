@@ -1,0 +1,106 @@
+r"""Trains, evaluates or benchmarks the industrial UNet.
+
+    python -m unet_industrial.train --exec_mode=train_and_evaluate \
+        --train_pattern='data/tfrecords/train-*.tfrecord' \
+        --eval_pattern='data/tfrecords/val-*.tfrecord' --run_dir=runs/ffpp-c23
+
+    python -m unet_industrial.train --exec_mode=training_benchmark \
+        --input_size=512 --input_channels=1 --batch_size=16 --amp --amp_dtype=bfloat16
+
+Flags may also come from a file: --flagfile=configs/ffpp.flags. This module
+only parses flags into a TrainConfig and calls the library; a bad value gets
+one line on stderr and exit status 2, before anything is written.
+"""
+
+import os
+import sys
+
+# Before Keras or TensorFlow are imported anywhere: keep TensorFlow's C++
+# start-up chatter out of the user's terminal unless asked for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from unet_industrial import config as config_lib  # noqa: E402
+
+_D = config_lib.TrainConfig()
+
+flags.DEFINE_enum("exec_mode", _D.exec_mode, config_lib.EXEC_MODES, "What the job does.")
+flags.DEFINE_enum("unet_variant", _D.unet_variant, list(config_lib.UNET_VARIANTS),
+                  "tinyUNet (1.85 M parameters) or original (29.1 M).")
+flags.DEFINE_enum("activation_fn", _D.activation_fn, config_lib.ACTIVATIONS, "Activation after each conv.")
+flags.DEFINE_enum("weight_init_method", _D.weight_init_method, config_lib.INITIALIZERS, "Kernel initializer.")
+flags.DEFINE_integer("input_size", _D.input_size, "Height and width of the model input; a multiple of 16.")
+flags.DEFINE_integer("input_channels", _D.input_channels, "1 (grayscale) or 3 (RGB).")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Examples per step.")
+flags.DEFINE_integer("num_iter", _D.num_iter, "Training steps (or benchmark steps).")
+flags.DEFINE_integer("warmup_step", _D.warmup_step, "Benchmark steps excluded from the timing.")
+flags.DEFINE_float("learning_rate", _D.learning_rate, "Initial learning rate.")
+flags.DEFINE_float("learning_rate_decay_factor", _D.learning_rate_decay_factor,
+                   "Learning rate multiplier every --learning_rate_decay_steps (staircase).")
+flags.DEFINE_integer("learning_rate_decay_steps", _D.learning_rate_decay_steps, "Steps between decays.")
+flags.DEFINE_float("rmsprop_decay", _D.rmsprop_decay, "RMSProp rho.")
+flags.DEFINE_float("rmsprop_momentum", _D.rmsprop_momentum, "RMSProp momentum.")
+flags.DEFINE_float("weight_decay", _D.weight_decay, "L2 coefficient on every variable (as the reference).")
+flags.DEFINE_enum("loss_fn_name", _D.loss_fn_name, config_lib.LOSSES,
+                  "adaptive (Dice below 0.3, else cross-entropy), bce, dice or jaccard.")
+flags.DEFINE_bool("augment", _D.augment, "Random flips and rot90 of training examples.")
+flags.DEFINE_bool("amp", _D.amp, "Mixed precision (see --amp_dtype); for GPUs.")
+flags.DEFINE_enum("amp_dtype", _D.amp_dtype, config_lib.AMP_DTYPES,
+                  "float16 (with dynamic loss scaling) or bfloat16.")
+flags.DEFINE_bool("xla", _D.xla, "Compile steps with XLA (jit_compile); JAX always compiles.")
+flags.DEFINE_integer("seed", _D.seed, "Seed of initialization, shuffling and augmentation.")
+flags.DEFINE_string("run_dir", _D.run_dir, "Run folder; default runs/<exec_mode>-<UTC time>.")
+flags.DEFINE_bool("resume", _D.resume, "Continue the run in --run_dir from its last checkpoint.")
+flags.DEFINE_string("train_pattern", _D.train_pattern, "Glob of training TFRecord shards.")
+flags.DEFINE_string("eval_pattern", _D.eval_pattern, "Glob of evaluation TFRecord shards.")
+flags.DEFINE_bool("synthetic_data", _D.synthetic_data, "Random tensors instead of TFRecords.")
+flags.DEFINE_integer("save_every", _D.save_every, "Steps between evaluations and checkpoints.")
+flags.DEFINE_integer("log_every", _D.log_every, "Steps between training logs and TensorBoard scalars.")
+flags.DEFINE_integer("eval_batches", _D.eval_batches, "Cap on evaluation batches; 0 reads all.")
+flags.DEFINE_enum("checkpoint", _D.checkpoint, config_lib.CHECKPOINTS, "Checkpoint that evaluate reads.")
+flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples held for shuffling.")
+
+FLAGS = flags.FLAGS
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        _fail(error)
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    from unet_industrial import run_dir as run_files
+
+    try:
+        saved = None
+        if FLAGS.resume or FLAGS.exec_mode == "evaluate":
+            saved = run_files.saved_config(FLAGS.run_dir)
+        present = [name for name in FLAGS if FLAGS[name].present]
+        config = config_lib.resolve(FLAGS.flag_values_dict(), present, saved)
+        config_lib.validate(config)
+        run_dir = config.run_dir or run_files.default_run_dir(config.exec_mode)
+        needs = config.checkpoint if config.exec_mode == "evaluate" else None
+        run_files.check_run_dir(run_dir, config.resume, needs_checkpoint=needs)
+        # Heavy imports only once the command line is known to be good.
+        from unet_industrial import jobs
+
+        jobs.run(config, run_dir)
+    except config_lib.ConfigError as error:
+        _fail(error)
+    except FileNotFoundError as error:
+        _fail(error)
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main, flags_parser=_parse_flags)

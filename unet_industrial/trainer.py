@@ -1,0 +1,299 @@
+"""Training and evaluation of the UNet with the reference recipe, in Keras `fit`.
+
+The recipe (NVIDIA UNet_Industrial): centered RMSProp (rho 0.9, momentum 0.8,
+epsilon 1e-10 as TF1's RMSPropOptimizer), learning rate 1e-4 decayed x0.8
+every 500 steps (staircase), L2 weight decay 1e-5 on every variable, the
+adaptive Dice/cross-entropy loss, flips and rot90 augmentation.
+
+A run is divided into rounds of `save_every` steps (Keras "epochs"). After
+each round, and when `num_iter` is reached, the run evaluates (when it has
+evaluation data), writes `checkpoints/last.keras` (weights and optimizer state,
+so a run can resume), and updates `checkpoints/best.keras` when the evaluation
+Dice at 0.5 improved.
+"""
+
+import math
+import os
+import shutil
+import time
+import warnings
+
+import keras
+import numpy as np
+from absl import logging
+
+from unet_industrial import data, run_dir as run_files
+from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
+from unet_industrial.losses import BatchLoss, add_l2_weight_decay
+from unet_industrial.metrics import Dice, IoU, segmentation_metrics
+from unet_industrial.model import build_unet
+from unet_industrial.summaries import SummaryWriter
+
+BEST_METRIC = "dice@0.5"
+# Reported separately from Keras' "loss", which also holds the L2 term.
+RECONSTRUCTION_LOSS = "reconstruction_loss"
+_PREVIEW_IMAGES = 4
+
+
+def dtype_policy(config):
+    """The Keras dtype policy: float32, or mixed float16 / bfloat16 with --amp."""
+    return f"mixed_{config.amp_dtype}" if config.amp else "float32"
+
+
+def jit_compile(config):
+    """XLA with --xla; JAX always compiles (its uncompiled path is op-by-op)."""
+    return True if config.xla else keras.backend.backend() == "jax"
+
+
+def build_model(config):
+    return build_unet(config.unet_variant, config.input_shape, config.activation_fn,
+                      config.weight_init_method, dtype_policy=dtype_policy(config))
+
+
+def learning_rate_schedule(config):
+    return keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, decay_steps=config.learning_rate_decay_steps,
+        decay_rate=config.learning_rate_decay_factor, staircase=True)
+
+
+def make_optimizer(config):
+    """Centered RMSProp on the staircase schedule; dynamic loss scaling for float16."""
+    optimizer = keras.optimizers.RMSprop(
+        learning_rate=learning_rate_schedule(config), rho=config.rmsprop_decay,
+        momentum=config.rmsprop_momentum, epsilon=1e-10, centered=True)
+    if config.amp and config.amp_dtype == "float16":
+        # bfloat16 has float32's exponent range and needs no loss scaling.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _reconstruction_loss_metric(config):
+    return keras.metrics.MeanMetricWrapper(BatchLoss(config.loss_fn_name), name=RECONSTRUCTION_LOSS)
+
+
+def compile_for_training(model, config, metrics=True):
+    """Attaches weight decay, optimizer, loss and the cheap training metrics."""
+    add_l2_weight_decay(model, config.weight_decay)
+    train_metrics = [_reconstruction_loss_metric(config), Dice(0.5), IoU(0.5)] if metrics else None
+    model.compile(optimizer=make_optimizer(config), loss=BatchLoss(config.loss_fn_name),
+                  metrics=train_metrics, jit_compile=jit_compile(config))
+
+
+def make_evaluator(model, config):
+    """A model sharing `model`'s layers and weights, compiled with every metric.
+
+    Training computes only the metrics at 0.5; evaluation reports Dice, IoU and
+    the per-image TPR / TNR at all of the reference's thresholds.
+    """
+    evaluator = keras.Model(model.inputs, model.outputs, name="evaluator")
+    evaluator.compile(loss=None, metrics=[_reconstruction_loss_metric(config),
+                                          *segmentation_metrics(METRIC_THRESHOLDS)],
+                      jit_compile=jit_compile(config))
+    return evaluator
+
+
+def evaluate_model(evaluator, batches):
+    """Runs one pass over `batches` and returns {metric name: float}."""
+    # A fresh generator per pass over in-memory batches (Keras takes generators, not list iterators).
+    iterable = (batch for batch in batches) if isinstance(batches, list) else batches
+    with warnings.catch_warnings():
+        # A one-pass dataset of unknown length ends this way by design.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        results = evaluator.evaluate(iterable, verbose=0, return_dict=True)
+    # "loss" would be the L2 term alone (the evaluator has no compiled loss).
+    results.pop("loss", None)
+    return {name: float(value) for name, value in results.items()}
+
+
+def _preview_batch(batches):
+    first = batches[0] if isinstance(batches, list) else next(iter(batches))
+    images, masks = (np.asarray(part)[:_PREVIEW_IMAGES] for part in first)
+    return images, masks
+
+
+def write_previews(writer, step, model, preview):
+    """Input, target mask and predicted probability images for TensorBoard."""
+    images, masks = preview
+    logits = np.asarray(model.predict_on_batch(images), dtype=np.float32)
+    writer.images(step, "input", (images + 1.0) / 2.0)
+    writer.images(step, "target_mask", masks)
+    writer.images(step, "predicted_mask", 1.0 / (1.0 + np.exp(-logits)))
+
+
+def _save_model(model, path):
+    # Keras insists on the .keras suffix, so the temporary name keeps it.
+    tmp_path = os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
+    model.save(tmp_path)
+    os.replace(tmp_path, path)
+
+
+def _copy_atomic(source, destination):
+    tmp_path = os.path.join(os.path.dirname(destination), f".tmp-{os.path.basename(destination)}")
+    shutil.copyfile(source, tmp_path)
+    os.replace(tmp_path, destination)
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    """Counts steps, logs progress, stops at num_iter, evaluates and checkpoints."""
+
+    def __init__(self, config, run_dir, start_step, best, evaluator, eval_batches, previews):
+        super().__init__()
+        self.config = config
+        self.run_dir = run_dir
+        self.step = start_step
+        self.start_step = start_step
+        self.best = best  # {"value": ..., "step": ...} of the best evaluation so far
+        self.evaluator = evaluator
+        self.eval_batches = eval_batches
+        self.previews = previews
+        self.schedule = learning_rate_schedule(config)
+        self.writers = {split: SummaryWriter(os.path.join(run_dir, "tb", split))
+                        for split in ("train", "eval")}
+        self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
+
+    def on_train_begin(self, logs=None):
+        self.started = self.window_start = time.perf_counter()
+        self.window_step = self.step
+
+    def _learning_rate(self):
+        # The rate the step just finished used: the optimizer evaluates the
+        # schedule at its iteration count before incrementing it.
+        return float(keras.ops.convert_to_numpy(self.schedule(self.step - 1)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.config.log_every == 0 or self.step >= self.config.num_iter:
+            self._log_training(logs or {})
+        if self.step >= self.config.num_iter:
+            self.model.stop_training = True
+
+    def _log_training(self, logs):
+        # float() waits for the step to finish, so the rate below is honest
+        # even under asynchronous dispatch.
+        values = {name: float(value) for name, value in logs.items()}
+        now = time.perf_counter()
+        images_per_second = (self.step - self.window_step) * self.config.batch_size / (now - self.window_start)
+        self.window_start, self.window_step = now, self.step
+        values.update(learning_rate=self._learning_rate(), images_per_second=images_per_second)
+        done = self.step - self.start_step
+        remaining = (now - self.started) / max(done, 1) * (self.config.num_iter - self.step)
+        logging.info("step %d/%d  loss %.4f  %s %.4f  lr %.2e  %.1f img/s  ETA %s",
+                     self.step, self.config.num_iter, values.get("loss", math.nan), BEST_METRIC,
+                     values.get(BEST_METRIC, math.nan), values["learning_rate"], images_per_second,
+                     time.strftime("%H:%M:%S", time.gmtime(remaining)))
+        self.writers["train"].scalars(self.step, values)
+        run_files.append_jsonl(self.metrics_path, {"split": "train", "step": self.step, **values})
+
+    def on_epoch_end(self, epoch, logs=None):
+        improved = False
+        if self.eval_batches is not None:
+            results = evaluate_model(self.evaluator, self.eval_batches)
+            logging.info("eval at step %d: %s %.4f  iou@0.5 %.4f  %s %.4f", self.step, BEST_METRIC,
+                         results[BEST_METRIC], results["iou@0.5"], RECONSTRUCTION_LOSS,
+                         results[RECONSTRUCTION_LOSS])
+            self.writers["eval"].scalars(self.step, results)
+            run_files.append_jsonl(self.metrics_path, {"split": "eval", "step": self.step, **results})
+            improved = self.best["value"] is None or results[BEST_METRIC] > self.best["value"]
+        for split, preview in self.previews.items():
+            write_previews(self.writers[split], self.step, self.model, preview)
+        last = run_files.checkpoint_path(self.run_dir, "last")
+        _save_model(self.model, last)
+        if improved:
+            self.best = {"value": results[BEST_METRIC], "step": self.step}
+            _copy_atomic(last, run_files.checkpoint_path(self.run_dir, "best"))
+        # The state file is written after the checkpoint it describes.
+        run_files.write_json(run_files.train_state_path(self.run_dir),
+                             {"step": self.step, "best_metric": BEST_METRIC, "best": self.best})
+        for writer in self.writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
+            writer.close()
+
+
+def restore(model, path):
+    """Loads weights and optimizer state saved by `model.save` into a compiled model.
+
+    Returns:
+      The step (optimizer iterations) the checkpoint was taken at.
+    """
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(path)
+    except ValueError as error:
+        raise ConfigError(f"{path} does not match this configuration: {error}") from error
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+def train(config, run_dir):
+    """Trains (and, for train_and_evaluate, evaluates) a model into `run_dir`.
+
+    Args:
+      config: a validated TrainConfig with exec_mode train or train_and_evaluate.
+      run_dir: the run folder; with config.resume it holds the run to continue.
+
+    Returns:
+      The final evaluation results (empty without evaluation data).
+    """
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config)
+    compile_for_training(model, config)
+    start_step, best = 0, {"value": None, "step": None}
+    if config.resume:
+        start_step = restore(model, run_files.checkpoint_path(run_dir, "last"))
+        state_path = run_files.train_state_path(run_dir)
+        if os.path.exists(state_path):
+            best = run_files.read_json(state_path)["best"]
+        logging.info("resuming %s at step %d", run_dir, start_step)
+    if start_step >= config.num_iter:
+        logging.info("step %d already reaches --num_iter=%d: nothing to train", start_step, config.num_iter)
+        return {}
+
+    train_batches = data.training_data(config, start_step)
+    evaluator = eval_batches = None
+    previews = {"train": _preview_batch(train_batches)}
+    if config.exec_mode == "train_and_evaluate":
+        evaluator = make_evaluator(model, config)
+        eval_batches = data.evaluation_data(config)
+        previews["eval"] = _preview_batch(eval_batches)
+
+    os.makedirs(os.path.join(run_dir, run_files.CHECKPOINT_DIR), exist_ok=True)
+    run_files.record_start(run_dir, config)
+    monitor = TrainingMonitor(config, run_dir, start_step, best, evaluator, eval_batches, previews)
+    rounds = math.ceil((config.num_iter - start_step) / config.save_every)
+    logging.info("training %s (%d parameters) for steps %d..%d, batch %d, backend %s, policy %s",
+                 model.name, model.count_params(), start_step + 1, config.num_iter, config.batch_size,
+                 keras.backend.backend(), dtype_policy(config))
+    model.fit(train_batches, epochs=rounds, steps_per_epoch=config.save_every, callbacks=[monitor],
+              shuffle=False, verbose=0)
+    if eval_batches is None:
+        return {}
+    return evaluate_model(evaluator, eval_batches)
+
+
+def evaluate(config, run_dir):
+    """Evaluates a run's checkpoint on --eval_pattern and writes a JSON report.
+
+    The report goes to `run_dir/evaluations/<checkpoint>-step<N>-<time>.json`
+    (never over an earlier one) and the scalars to `tb/eval`.
+
+    Returns:
+      The results dict written to the report.
+    """
+    path = run_files.checkpoint_path(run_dir, config.checkpoint)
+    model = build_model(config)
+    compile_for_training(model, config, metrics=False)
+    step = restore(model, path)
+    results = evaluate_model(make_evaluator(model, config), data.evaluation_data(config))
+    report = {"checkpoint": os.path.relpath(path, run_dir), "step": step,
+              "eval_pattern": config.eval_pattern, "metrics": results}
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    report_path = os.path.join(run_dir, "evaluations", f"{config.checkpoint}-step{step}-{stamp}.json")
+    run_files.write_json(report_path, report)
+    writer = SummaryWriter(os.path.join(run_dir, "tb", "eval"))
+    writer.scalars(step, {f"{config.checkpoint}/{name}": value for name, value in results.items()})
+    writer.close()
+    logging.info("evaluated %s at step %d: %s %.4f, iou@0.5 %.4f; report %s", path, step, BEST_METRIC,
+                 results[BEST_METRIC], results["iou@0.5"], report_path)
+    return results
