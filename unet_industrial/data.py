@@ -64,3 +64,20 @@ def evaluation_data(config):
     return reader.make_dataset(
         config.eval_pattern, image_size=config.input_size, channels=config.input_channels,
         batch_size=config.batch_size, training=False, max_batches=config.eval_batches)
+
+
+def preview_batch(config, split):
+    """A fixed batch ("train" or "eval") whose predictions TensorBoard shows at every save.
+
+    The first batch of the split in file order, without augmentation, so the
+    images stay the same through a run and its continuations.
+    """
+    if config.uses_synthetic_data:
+        return synthetic_batches(config.batch_size, config.input_shape,
+                                 config.seed + (split == "eval"))[0]
+    from data_pipeline import reader
+
+    pattern = config.train_pattern if split == "train" else config.eval_pattern
+    dataset = reader.make_dataset(pattern, image_size=config.input_size, channels=config.input_channels,
+                                  batch_size=config.batch_size, training=False, max_batches=1)
+    return next(iter(dataset))

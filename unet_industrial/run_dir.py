@@ -66,6 +66,11 @@ def check_run_dir(run_dir, resume, needs_checkpoint=None):
                           "or choose a new --run_dir")
 
 
+def temporary_sibling(path):
+    """A hidden name beside `path` (same folder, same suffix) to write before renaming."""
+    return os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
+
+
 def atomic_write(path, data):
     """Writes bytes or text to `path` through a temporary file and a rename.
 

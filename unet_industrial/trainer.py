@@ -105,15 +105,9 @@ def evaluate_model(evaluator, batches):
     return {name: float(value) for name, value in results.items()}
 
 
-def _preview_batch(batches):
-    first = batches[0] if isinstance(batches, list) else next(iter(batches))
-    images, masks = (np.asarray(part)[:_PREVIEW_IMAGES] for part in first)
-    return images, masks
-
-
 def write_previews(writer, step, model, preview):
     """Input, target mask and predicted probability images for TensorBoard."""
-    images, masks = preview
+    images, masks = (np.asarray(part)[:_PREVIEW_IMAGES] for part in preview)
     logits = np.asarray(model.predict_on_batch(images), dtype=np.float32)
     writer.images(step, "input", (images + 1.0) / 2.0)
     writer.images(step, "target_mask", masks)
@@ -122,13 +116,13 @@ def write_previews(writer, step, model, preview):
 
 def _save_model(model, path):
     # Keras insists on the .keras suffix, so the temporary name keeps it.
-    tmp_path = os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
+    tmp_path = run_files.temporary_sibling(path)
     model.save(tmp_path)
     os.replace(tmp_path, path)
 
 
 def _copy_atomic(source, destination):
-    tmp_path = os.path.join(os.path.dirname(destination), f".tmp-{os.path.basename(destination)}")
+    tmp_path = run_files.temporary_sibling(destination)
     shutil.copyfile(source, tmp_path)
     os.replace(tmp_path, destination)
 
@@ -143,6 +137,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.step = start_step
         self.start_step = start_step
         self.best = best  # {"value": ..., "step": ...} of the best evaluation so far
+        self.last_results = {}
         self.evaluator = evaluator
         self.eval_batches = eval_batches
         self.previews = previews
@@ -178,7 +173,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         done = self.step - self.start_step
         remaining = (now - self.started) / max(done, 1) * (self.config.num_iter - self.step)
         logging.info("step %d/%d  loss %.4f  %s %.4f  lr %.2e  %.1f img/s  ETA %s",
-                     self.step, self.config.num_iter, values.get("loss", math.nan), BEST_METRIC,
+                     self.step, self.config.num_iter, values["loss"], BEST_METRIC,
                      values.get(BEST_METRIC, math.nan), values["learning_rate"], images_per_second,
                      time.strftime("%H:%M:%S", time.gmtime(remaining)))
         self.writers["train"].scalars(self.step, values)
@@ -187,7 +182,7 @@ class TrainingMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         improved = False
         if self.eval_batches is not None:
-            results = evaluate_model(self.evaluator, self.eval_batches)
+            results = self.last_results = evaluate_model(self.evaluator, self.eval_batches)
             logging.info("eval at step %d: %s %.4f  iou@0.5 %.4f  %s %.4f", self.step, BEST_METRIC,
                          results[BEST_METRIC], results["iou@0.5"], RECONSTRUCTION_LOSS,
                          results[RECONSTRUCTION_LOSS])
@@ -234,7 +229,7 @@ def train(config, run_dir):
       run_dir: the run folder; with config.resume it holds the run to continue.
 
     Returns:
-      The final evaluation results (empty without evaluation data).
+      The results of the final evaluation (empty without evaluation data).
     """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config)
@@ -252,11 +247,11 @@ def train(config, run_dir):
 
     train_batches = data.training_data(config, start_step)
     evaluator = eval_batches = None
-    previews = {"train": _preview_batch(train_batches)}
+    previews = {"train": data.preview_batch(config, "train")}
     if config.exec_mode == "train_and_evaluate":
         evaluator = make_evaluator(model, config)
         eval_batches = data.evaluation_data(config)
-        previews["eval"] = _preview_batch(eval_batches)
+        previews["eval"] = data.preview_batch(config, "eval")
 
     os.makedirs(os.path.join(run_dir, run_files.CHECKPOINT_DIR), exist_ok=True)
     run_files.record_start(run_dir, config)
@@ -267,9 +262,7 @@ def train(config, run_dir):
                  keras.backend.backend(), dtype_policy(config))
     model.fit(train_batches, epochs=rounds, steps_per_epoch=config.save_every, callbacks=[monitor],
               shuffle=False, verbose=0)
-    if eval_batches is None:
-        return {}
-    return evaluate_model(evaluator, eval_batches)
+    return monitor.last_results
 
 
 def evaluate(config, run_dir):
