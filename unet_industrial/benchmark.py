@@ -59,7 +59,7 @@ def training_benchmark(config):
     trainer.compile_for_training(model, config, metrics=False)
     timer = StepTimer()
     model.fit(data.training_data(config), epochs=1, steps_per_epoch=config.num_iter, callbacks=[timer],
-              verbose=0)
+              shuffle=False, verbose=0)
     return summarize(config, timer.step_seconds)
 
 
