@@ -38,26 +38,30 @@ def _threshold_name(prefix, threshold):
     return f"{prefix}@{threshold:g}"
 
 
-class _MeanOverImages(keras.metrics.Metric):
-    """Mean of a per-image score over all images seen."""
+class _ThresholdRatio(keras.metrics.Metric):
+    """A ratio of two sums accumulated over batches, at one threshold, named `<prefix>@<t>`."""
 
     def __init__(self, threshold=0.5, name=None, **kwargs):
         super().__init__(name=name or _threshold_name(self.prefix, threshold), **kwargs)
         self.threshold = float(threshold)
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        self.numerator = self.add_variable(shape=(), initializer="zeros", name="numerator")
+        self.denominator = self.add_variable(shape=(), initializer="zeros", name="denominator")
+
+    def result(self):
+        return ops.divide_no_nan(self.numerator, self.denominator)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+class _MeanOverImages(_ThresholdRatio):
+    """Mean of a per-image score over all images seen."""
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         intersection, truth, pred = per_image_overlap(y_true, y_pred, self.threshold)
         scores = self.score(intersection, truth, pred)
-        self.total.assign_add(ops.sum(scores))
-        self.count.assign_add(ops.cast(ops.shape(scores)[0], "float32"))
-
-    def result(self):
-        return ops.divide_no_nan(self.total, self.count)
-
-    def get_config(self):
-        return {**super().get_config(), "threshold": self.threshold}
+        self.numerator.assign_add(ops.sum(scores))
+        self.denominator.assign_add(ops.cast(ops.shape(scores)[0], "float32"))
 
 
 @keras.saving.register_keras_serializable(package="unet_industrial")
@@ -82,14 +86,8 @@ class IoU(_MeanOverImages):
         return (intersection + EPSILON) / (truth + pred - intersection + EPSILON)
 
 
-class _ImageDecisionRate(keras.metrics.Metric):
+class _ImageDecisionRate(_ThresholdRatio):
     """A rate of the per-image decision `max probability > threshold`."""
-
-    def __init__(self, threshold=0.5, name=None, **kwargs):
-        super().__init__(name=name or _threshold_name(self.prefix, threshold), **kwargs)
-        self.threshold = float(threshold)
-        self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth, _, probs = _binarize(y_true, y_pred, 0.5)
@@ -98,14 +96,8 @@ class _ImageDecisionRate(keras.metrics.Metric):
         # Positives for TPR, negatives for TNR.
         relevant = is_positive if self.positive_class else 1.0 - is_positive
         agrees = called_positive if self.positive_class else 1.0 - called_positive
-        self.hits.assign_add(ops.sum(relevant * agrees))
-        self.count.assign_add(ops.sum(relevant))
-
-    def result(self):
-        return ops.divide_no_nan(self.hits, self.count)
-
-    def get_config(self):
-        return {**super().get_config(), "threshold": self.threshold}
+        self.numerator.assign_add(ops.sum(relevant * agrees))
+        self.denominator.assign_add(ops.sum(relevant))
 
 
 @keras.saving.register_keras_serializable(package="unet_industrial")
