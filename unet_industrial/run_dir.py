@@ -7,14 +7,13 @@ events under `tb/`, checkpoints under `checkpoints/`, and reports.
 
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 
+from data_pipeline.provenance import git_commit, package_versions
 from unet_industrial.config import ConfigError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -22,8 +21,6 @@ LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 TRAIN_STATE = "train_state.json"
 CONFIG = "config.json"
-_PACKAGES = ("keras", "tensorflow", "jax", "jaxlib", "numpy", "opencv-python-headless", "mtcnn",
-             "scikit-learn")
 
 
 def default_run_dir(exec_mode, now=None):
@@ -104,30 +101,6 @@ def append_jsonl(path, record):
     with open(path, "a") as f:
         f.write(json.dumps(record, sort_keys=True, default=float) + "\n")
         f.flush()
-
-
-def git_commit():
-    """The checkout's commit, with "-dirty" if it has uncommitted changes; None outside git."""
-    source_dir = os.path.dirname(os.path.abspath(__file__))
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source_dir, capture_output=True,
-                                text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source_dir,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("-dirty" if dirty else "")
-
-
-def package_versions():
-    """Installed versions of the packages a result depends on (absent ones omitted)."""
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 def provenance():
