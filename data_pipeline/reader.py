@@ -1,8 +1,25 @@
-"""The tf.data reader: TFRecord shards of (face crop, fake-pixel mask) to model batches."""
+"""The tf.data reader: TFRecord shards of (face crop, fake-pixel mask) to model batches.
+
+file pattern -> interleave -> parse -> (balance real/fake) -> shuffle -> repeat
+-> decode -> joint augmentation of image and mask -> batch -> prefetch,
+with AUTOTUNE parallelism throughout.
+"""
+
+import math
 
 import tensorflow as tf
 
 from data_pipeline import schema
+
+AUGMENTATIONS = ("faces", "reference", "none")
+# Ranges of the "faces" policy (small, so a face stays a face).
+_MAX_ROTATION_DEGREES = 10.0
+_MAX_SCALE_CHANGE = 0.1
+_MAX_SHIFT_FRACTION = 0.06
+# The DFDC winner re-compressed training images at JPEG quality 60-100.
+_JPEG_QUALITY = (60, 100)
+_BLUR_PROBABILITY = 0.25
+_MAX_NOISE_STDDEV = 0.03
 
 
 def list_files(file_pattern):
@@ -17,46 +34,124 @@ def list_files(file_pattern):
     return files
 
 
-def scale_image(image):
-    """uint8 pixels in [0, 255] to the model's input range [-1, 1] (as the reference)."""
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
+def to_model_range(image):
+    """Pixels in [0, 1] to the model's input range [-1, 1] (as the reference feeds it)."""
+    return image * 2.0 - 1.0
 
 
-def decode_record(serialized, image_size, channels):
-    """Decodes one record to (image in [-1, 1], mask in {0, 1}), both float32.
+def decode_record(features, image_size, channels):
+    """Decodes parsed features to (image in [0, 1], mask in {0, 1}), both float32.
 
     Image and mask are resized to `image_size` when stored at another size:
     bilinear for the image, nearest for the mask so it stays binary.
     """
-    features = schema.parse_example(serialized)
     image = tf.io.decode_image(features[schema.IMAGE], channels=channels, expand_animations=False)
     mask = tf.io.decode_png(features[schema.MASK], channels=1)
     size = [image_size, image_size]
-    image = tf.image.resize(image, size, method="bilinear")
-    mask = tf.image.resize(mask, size, method="nearest")
-    image = tf.ensure_shape(scale_image(tf.clip_by_value(image, 0.0, 255.0)), [image_size, image_size, channels])
-    mask = tf.ensure_shape(tf.cast(mask > 0, tf.float32), [image_size, image_size, 1])
-    return image, mask
+    image = tf.clip_by_value(tf.image.resize(image, size, method="bilinear") / 255.0, 0.0, 1.0)
+    mask = tf.cast(tf.image.resize(mask, size, method="nearest") > 0, tf.float32)
+    return tf.ensure_shape(image, [image_size, image_size, channels]), tf.ensure_shape(mask, [image_size, image_size, 1])
 
 
-def augment(image, mask, seed):
-    """The reference's augmentation: random flips and a random multiple of 90° rotation.
+def _uniform(seed, low, high):
+    return tf.random.stateless_uniform([], seed, minval=low, maxval=high)
 
-    Image and mask move together. Stateless ops with a per-example seed keep
-    a run reproducible whatever the number of parallel map calls.
+
+def _affine(image, mask, seed):
+    """One random small rotation, scale and shift, applied to image and mask alike."""
+    seeds = tf.random.experimental.stateless_split(seed, num=4)
+    size = tf.cast(tf.shape(image)[0], tf.float32)
+    angle = _uniform(seeds[0], -1.0, 1.0) * _MAX_ROTATION_DEGREES * math.pi / 180.0
+    scale = 1.0 + _uniform(seeds[1], -_MAX_SCALE_CHANGE, _MAX_SCALE_CHANGE)
+    shift_x = _uniform(seeds[2], -_MAX_SHIFT_FRACTION, _MAX_SHIFT_FRACTION) * size
+    shift_y = _uniform(seeds[3], -_MAX_SHIFT_FRACTION, _MAX_SHIFT_FRACTION) * size
+    # The transform maps output pixels to input pixels: the inverse of
+    # "rotate and scale about the centre, then shift".
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    centre = (size - 1.0) / 2.0
+    a0, a1 = cos, sin
+    b0, b1 = -sin, cos
+    a2 = centre - a0 * (centre + shift_x) - a1 * (centre + shift_y)
+    b2 = centre - b0 * (centre + shift_x) - b1 * (centre + shift_y)
+    transform = tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])[None]
+
+    def warp(tensor, interpolation):
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=tensor[None], transforms=transform, output_shape=tf.shape(tensor)[:2],
+            fill_value=0.0, interpolation=interpolation, fill_mode="REFLECT")[0]
+
+    return warp(image, "BILINEAR"), warp(mask, "NEAREST")
+
+
+def _gaussian_blur(image, sigma):
+    radius = 2
+    x = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel_1d = tf.exp(-0.5 * tf.square(x / sigma))
+    kernel_1d /= tf.reduce_sum(kernel_1d)
+    kernel = tf.tile((kernel_1d[:, None] * kernel_1d[None, :])[:, :, None, None], [1, 1, image.shape[-1], 1])
+    padded = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+    return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")[0]
+
+
+def _photometric(image, seed):
+    """Colour jitter, occasional blur, sensor noise and JPEG re-compression (image only)."""
+    seeds = tf.random.experimental.stateless_split(seed, num=8)
+    image = tf.image.stateless_random_brightness(image, 0.1, seeds[0])
+    image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[1])
+    if image.shape[-1] == 3:
+        image = tf.image.stateless_random_saturation(image, 0.8, 1.2, seeds[2])
+        image = tf.image.stateless_random_hue(image, 0.03, seeds[3])
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    blur = _uniform(seeds[4], 0.0, 1.0) < _BLUR_PROBABILITY
+    image = tf.cond(blur, lambda: _gaussian_blur(image, _uniform(seeds[5], 0.5, 1.2)), lambda: image)
+    noise = tf.random.stateless_normal(tf.shape(image), seeds[6]) * _uniform(seeds[7], 0.0, _MAX_NOISE_STDDEV)
+    image = tf.clip_by_value(image + noise, 0.0, 1.0)
+    jpeg_seed = tf.random.experimental.stateless_split(seeds[7], num=1)[0]
+    return tf.image.stateless_random_jpeg_quality(image, *_JPEG_QUALITY, seed=jpeg_seed)
+
+
+def augment(image, mask, seed, policy="faces"):
+    """Random joint augmentation of an (image in [0, 1], mask) pair.
+
+    Policies:
+      faces: horizontal flip, small rotation / scale / shift (mask moved with
+        the image), colour jitter, occasional blur, noise and JPEG
+        re-compression at quality 60-100 (as the DFDC winner); photometric
+        changes touch the image only, since they do not move fake pixels.
+      reference: NVIDIA's flips and a random multiple of 90 degrees.
+      none: unchanged.
+
+    Stateless ops with a per-example seed keep a run reproducible whatever
+    the number of parallel map calls.
     """
+    if policy == "none":
+        return image, mask
+    seeds = tf.random.experimental.stateless_split(seed, num=4)
     both = tf.concat([image, mask], axis=-1)
-    seeds = tf.random.experimental.stateless_split(seed, num=3)
-    both = tf.image.stateless_random_flip_left_right(both, seeds[0])
-    both = tf.image.stateless_random_flip_up_down(both, seeds[1])
-    quarter_turns = tf.random.stateless_uniform([], seeds[2], minval=0, maxval=4, dtype=tf.int32)
-    both = tf.image.rot90(both, quarter_turns)
     channels = image.shape[-1]
-    return both[..., :channels], both[..., channels:]
+    both = tf.image.stateless_random_flip_left_right(both, seeds[0])
+    if policy == "reference":
+        both = tf.image.stateless_random_flip_up_down(both, seeds[1])
+        quarter_turns = tf.random.stateless_uniform([], seeds[2], minval=0, maxval=4, dtype=tf.int32)
+        both = tf.image.rot90(both, quarter_turns)
+        return both[..., :channels], both[..., channels:]
+    image, mask = _affine(both[..., :channels], both[..., channels:], seeds[1])
+    return tf.ensure_shape(_photometric(image, seeds[2]), image.shape), mask
 
 
-def make_dataset(file_pattern, *, image_size, channels, batch_size, training,
-                 augment_data=True, seed=0, shuffle_buffer=2048, max_batches=0):
+def _balanced_repeat(dataset, seed):
+    """Repeats real and fake examples apart and draws from each with probability 1/2.
+
+    A class with no example is simply absent (repeating an empty dataset
+    yields nothing), so a one-class folder cannot stall the stream.
+    """
+    fakes = dataset.filter(lambda features: features[schema.LABEL] > 0).repeat()
+    reals = dataset.filter(lambda features: features[schema.LABEL] <= 0).repeat()
+    return tf.data.Dataset.sample_from_datasets([reals, fakes], weights=[0.5, 0.5], seed=seed)
+
+
+def make_dataset(file_pattern, *, image_size, channels, batch_size, training, augmentation="faces",
+                 balance_classes=False, seed=0, shuffle_buffer=2048, max_batches=0):
     """Builds the input pipeline for training or evaluation.
 
     Args:
@@ -66,33 +161,39 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training,
       batch_size: examples per batch.
       training: shuffle, repeat forever, augment and drop the last partial
         batch; else one pass in file order, keeping the last partial batch.
-      augment_data: flips and rot90 when training.
-      seed: seeds shuffling and augmentation.
+      augmentation: one of AUGMENTATIONS, used when training.
+      balance_classes: when training, draw real and fake examples 50/50.
+      seed: seeds shuffling, balancing and augmentation.
       shuffle_buffer: examples held for shuffling.
       max_batches: if positive, stop after this many batches.
 
     Returns:
-      A `tf.data.Dataset` of (images, masks) batches: float32, shapes
-      (batch, image_size, image_size, channels) and (batch, ..., 1).
+      A `tf.data.Dataset` of (images, masks) batches: images float32 in
+      [-1, 1] shaped (batch, image_size, image_size, channels), masks float32
+      in {0, 1} shaped (batch, image_size, image_size, 1).
     """
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {augmentation!r}; expected one of {AUGMENTATIONS}")
     files = list_files(file_pattern)
     autotune = tf.data.AUTOTUNE
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=autotune,
-        deterministic=True)
+    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                                 num_parallel_calls=autotune, deterministic=True)
+    dataset = dataset.map(schema.parse_example, num_parallel_calls=autotune)
     if training:
         # Shuffle before repeat so that each pass sees every example once.
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-    dataset = dataset.map(lambda record: decode_record(record, image_size, channels),
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        dataset = _balanced_repeat(dataset, seed) if balance_classes else dataset.repeat()
+    dataset = dataset.map(lambda features: decode_record(features, image_size, channels),
                           num_parallel_calls=autotune)
-    if training and augment_data:
+    if training and augmentation != "none":
         # One independent stateless seed per example, drawn from the run's seed.
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, example_seed: augment(*pair, example_seed), num_parallel_calls=autotune)
+            lambda pair, example_seed: augment(*pair, example_seed, augmentation), num_parallel_calls=autotune)
+    dataset = dataset.map(lambda image, mask: (to_model_range(image), mask), num_parallel_calls=autotune)
     dataset = dataset.batch(batch_size, drop_remainder=training)
     if max_batches:
         dataset = dataset.take(max_batches)

@@ -92,12 +92,13 @@ def test_training_stream_is_infinite_augmented_aligned_and_seeded(tiny_tfrecords
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(batches, different))
 
 
-def test_augmentation_flips_and_rotates_image_and_mask_together():
+def test_reference_augmentation_flips_and_rotates_image_and_mask_together():
     image = tf.reshape(tf.range(16, dtype=tf.float32), [4, 4, 1])
     mask = tf.cast(image > 7, tf.float32)
     outputs = set()
     for seed in range(40):
-        augmented_image, augmented_mask = reader.augment(image, mask, tf.constant([seed, 0], tf.int64))
+        augmented_image, augmented_mask = reader.augment(image, mask, tf.constant([seed, 0], tf.int64),
+                                                         "reference")
         np.testing.assert_array_equal(augmented_mask.numpy(), (augmented_image.numpy() > 7).astype(np.float32))
         outputs.add(augmented_image.numpy().tobytes())
     assert len(outputs) == 8  # the 8 symmetries of the square all occur
@@ -108,3 +109,67 @@ def test_shard_names_follow_the_convention(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["val-00000-of-00002.tfrecord",
                                                           "val-00001-of-00002.tfrecord"]
     assert len(reader.list_files(pattern)) == 2
+
+
+def _patch_example(size=64):
+    image = np.full((size, size, 3), 0.3, np.float32)
+    image[20:44, 16:40] = 0.9
+    mask = np.zeros((size, size, 1), np.float32)
+    mask[20:44, 16:40] = 1.0
+    return tf.constant(image), tf.constant(mask)
+
+
+def test_faces_augmentation_moves_the_mask_with_the_image_and_changes_only_the_image_photometrically():
+    image, mask = _patch_example()
+    changed_geometry = 0
+    for seed in range(12):
+        out_image, out_mask = (t.numpy() for t in reader.augment(image, mask, tf.constant([seed, 1], tf.int64)))
+        assert out_image.shape == (64, 64, 3) and out_mask.shape == (64, 64, 1)
+        assert 0.0 <= out_image.min() and out_image.max() <= 1.0
+        assert set(np.unique(out_mask)) <= {0.0, 1.0}
+        inside, outside = out_mask[..., 0] > 0, out_mask[..., 0] == 0
+        # The bright patch is still where the mask is (photometric changes are mild).
+        assert out_image[inside].mean() > out_image[outside].mean() + 0.3
+        changed_geometry += not np.array_equal(out_mask, mask.numpy())
+    assert changed_geometry >= 10  # rotation/scale/shift almost always move the mask
+
+
+def test_faces_augmentation_is_a_function_of_the_seed():
+    image, mask = _patch_example()
+    first = reader.augment(image, mask, tf.constant([5, 5], tf.int64))
+    again = reader.augment(image, mask, tf.constant([5, 5], tf.int64))
+    other = reader.augment(image, mask, tf.constant([6, 5], tf.int64))
+    np.testing.assert_array_equal(first[0].numpy(), again[0].numpy())
+    assert not np.array_equal(first[0].numpy(), other[0].numpy())
+
+
+def _labels_drawn(pattern, batches=16):
+    dataset = reader.make_dataset(pattern, image_size=32, channels=3, batch_size=8, training=True,
+                                  augmentation="none", balance_classes=True, shuffle_buffer=16)
+    return np.concatenate([masks.numpy().reshape(8, -1).max(1) for _, masks in dataset.take(batches)])
+
+
+def test_balancing_draws_real_and_fake_equally_from_a_skewed_folder(tmp_path):
+    # 3 fakes for every real: write_shards makes every even index fake; take the first of each 4 as real.
+    import cv2
+
+    from data_pipeline import schema
+
+    rng = np.random.default_rng(0)
+    path = str(tmp_path / "train-00000-of-00001.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for index in range(40):
+            fake = index % 4 != 0
+            mask = np.zeros((32, 32), np.uint8)
+            mask[4:12, 4:12] = fake
+            image = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            writer.write(schema.serialize_example({
+                schema.IMAGE: cv2.imencode(".png", image)[1].tobytes(),
+                schema.MASK: cv2.imencode(".png", mask)[1].tobytes(), schema.LABEL: int(fake)}))
+    fake_share = _labels_drawn(path).mean()
+    assert 0.35 < fake_share < 0.65  # 0.75 without balancing
+
+
+def test_balancing_a_single_class_folder_does_not_stall(tmp_path):
+    one_class = write_shards(str(tmp_path), "train", 1, num_shards=1)  # a single fake example
+    assert _labels_drawn(one_class, batches=2).tolist() == [1.0] * 16

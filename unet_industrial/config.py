@@ -20,6 +20,8 @@ LOSSES = ("adaptive", "bce", "dice", "jaccard")
 EXEC_MODES = ("train", "train_and_evaluate", "evaluate", "training_benchmark", "inference_benchmark")
 AMP_DTYPES = ("float16", "bfloat16")
 CHECKPOINTS = ("best", "last")
+# Kept in step with data_pipeline.reader.AUGMENTATIONS (not imported: it needs TensorFlow).
+AUGMENTATIONS = ("faces", "reference", "none")
 # Thresholds at which the reference reports its metrics.
 METRIC_THRESHOLDS = (0.05, 0.125, 0.25, 0.5, 0.75, 0.85, 0.95, 0.99)
 # Every spatial size must survive four 2x2 max-pools.
@@ -55,7 +57,8 @@ class TrainConfig:
     rmsprop_momentum: float = 0.8
     weight_decay: float = 1e-5
     loss_fn_name: str = "adaptive"
-    augment: bool = True
+    augmentation: str = "faces"
+    balance_classes: bool = False
     amp: bool = False
     amp_dtype: str = "float16"
     xla: bool = False
@@ -124,6 +127,7 @@ def validate(config):
     _choice("loss_fn_name", config.loss_fn_name, LOSSES)
     _choice("amp_dtype", config.amp_dtype, AMP_DTYPES)
     _choice("checkpoint", config.checkpoint, CHECKPOINTS)
+    _choice("augmentation", config.augmentation, AUGMENTATIONS)
     if config.input_size <= 0 or config.input_size % SIZE_MULTIPLE:
         raise ConfigError(
             f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "

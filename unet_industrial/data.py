@@ -47,8 +47,9 @@ def training_data(config, start_step=0):
 
     return reader.make_dataset(
         config.train_pattern, image_size=config.input_size, channels=config.input_channels,
-        batch_size=config.batch_size, training=True, augment_data=config.augment,
-        seed=config.seed + start_step, shuffle_buffer=config.shuffle_buffer)
+        batch_size=config.batch_size, training=True, augmentation=config.augmentation,
+        balance_classes=config.balance_classes, seed=config.seed + start_step,
+        shuffle_buffer=config.shuffle_buffer)
 
 
 def evaluation_data(config):

@@ -44,7 +44,9 @@ flags.DEFINE_float("rmsprop_momentum", _D.rmsprop_momentum, "RMSProp momentum.")
 flags.DEFINE_float("weight_decay", _D.weight_decay, "L2 coefficient on every variable (as the reference).")
 flags.DEFINE_enum("loss_fn_name", _D.loss_fn_name, config_lib.LOSSES,
                   "adaptive (Dice below 0.3, else cross-entropy), bce, dice or jaccard.")
-flags.DEFINE_bool("augment", _D.augment, "Random flips and rot90 of training examples.")
+flags.DEFINE_enum("augmentation", _D.augmentation, config_lib.AUGMENTATIONS,
+                  "faces (flip, small affine, colour, blur, noise, JPEG 60-100), reference (flips, rot90), none.")
+flags.DEFINE_bool("balance_classes", _D.balance_classes, "Draw real and fake training examples 50/50.")
 flags.DEFINE_bool("amp", _D.amp, "Mixed precision (see --amp_dtype); for GPUs.")
 flags.DEFINE_enum("amp_dtype", _D.amp_dtype, config_lib.AMP_DTYPES,
                   "float16 (with dynamic loss scaling) or bfloat16.")

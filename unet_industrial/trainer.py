@@ -3,7 +3,9 @@
 The recipe (NVIDIA UNet_Industrial): centered RMSProp (rho 0.9, momentum 0.8,
 epsilon 1e-10 as TF1's RMSPropOptimizer), learning rate 1e-4 decayed x0.8
 every 500 steps (staircase), L2 weight decay 1e-5 on every variable, the
-adaptive Dice/cross-entropy loss, flips and rot90 augmentation.
+adaptive Dice/cross-entropy loss. (The reference augments with flips and
+rot90, `--augmentation=reference`; faces default to a policy of their own,
+see data_pipeline.reader.augment.)
 
 A run is divided into rounds of `save_every` steps (Keras "epochs"). After
 each round, and when `num_iter` is reached, the run evaluates (when it has
