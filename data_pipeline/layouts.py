@@ -233,7 +233,9 @@ def read_dfdc(data_dir):
             original_path = os.path.join(part_dir, original) if original else None
             if not _inside(data_dir, path) or (original_path and not _inside(data_dir, original_path)):
                 skipped.append(Skip(video_id, "path_outside_dataset", f"{name} -> {original}"))
-            elif not os.path.isfile(path):
+            elif not os.path.lexists(path):
+                # An entry that exists but cannot be read (a broken link, a
+                # folder) is left to the video reader, which says so.
                 skipped.append(Skip(video_id, "missing_file", path))
             else:
                 entries.append((part, name, entry, path, original_path))
