@@ -24,7 +24,10 @@ import json
 import os
 import re
 
-FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
+# FF++'s methods, and SelfBlend, the embedded corpus's self-blended family
+# (`data_pipeline.synthetic`), which uses the same layout.
+FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection",
+                "SelfBlend")
 # FF++ calls its lossless videos "raw" in some releases and "c0" in others.
 COMPRESSIONS = ("c0", "c23", "c40")
 _COMPRESSION_FOLDERS = {"raw": "c0", "c0": "c0", "c23": "c23", "c40": "c40"}
