@@ -239,8 +239,13 @@ class Face2Face:
     The source's "performance" is a set of slow signals (mouth opening,
     smile, blinks) drawn from the source; each frame, a smooth displacement
     field around the lips, mouth corners and eyelids moves the target's own
-    pixels, and the region is slightly re-rendered (smoothed), as a
-    model-based reenactment is. The mask is the eye and mouth ovals.
+    pixels, and the region is re-rendered as a model-based reenactment
+    renders it: smoothed, and shaded by the renderer's own estimate of the
+    lighting (a gain of a few percent with a gradient across the face,
+    drifting slowly). Without that shading the warp alone would leave most
+    of the ovals within two grey levels of the original, unlike FF++'s
+    Face2Face, whose whole face region is rendered. The mask is the eye and
+    mouth ovals.
     """
 
     # (template point, displacement per unit of the signal, radius), by signal.
@@ -260,6 +265,9 @@ class Face2Face:
             "blink": _pulses(rng, seconds, rate=0.4, width=0.08),
         }
         self.smoothing = rng.uniform(0.5, 0.9)
+        # Gain, and its gradients along x and y per face width, as the renderer's lighting estimate.
+        self.shading = (rng.uniform(0.04, 0.08) * rng.choice([-1, 1]), *rng.uniform(-0.03, 0.03, size=2))
+        self.shading_drift = _smooth_signal(rng, seconds, -0.02, 0.02)
 
     def _displacement(self, crop, index):
         """Backward maps for cv2.remap: Gaussian handles push the lips, mouth corners and eyelids."""
@@ -279,6 +287,13 @@ class Face2Face:
         map_x, map_y = self._displacement(crop, index)
         warped = cv2.remap(crop.pixels, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         warped = cv2.GaussianBlur(warped, (0, 0), self.smoothing * crop.scale)
+        grid_x, grid_y = crop.grid()
+        centre = apply_affine(crop.to_crop, [[56, 56]])[0]
+        face_width = 112 * crop.scale
+        gain, gain_x, gain_y = self.shading
+        shading = (1 + gain + self.shading_drift[index] + gain_x * (grid_x - centre[0]) / face_width
+                   + gain_y * (grid_y - centre[1]) / face_width)
+        warped = warped * shading[..., None]
         mask = np.maximum(crop.ovals(EYE_OVALS), crop.ovals(MOUTH_OVAL))
         return warped, crop.feather(mask, 2.0 * rng.uniform(0.85, 1.15))
 

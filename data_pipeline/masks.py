@@ -20,8 +20,8 @@ threshold misses them). `fake_mask` therefore
    strong only at single pixels and edges), else keeps the regions above
    the threshold that contain a clearly stronger seed (hysteresis), inside
    the face box when one is given;
-4. closes small gaps, drops specks, and fills the convex hull of what is
-   left: manipulated regions are compact face regions, as the official
+4. closes small gaps, drops specks, and fills the convex hull of each
+   region left: manipulated regions are compact face regions, as the official
    FaceForensics++ masks are (boxes for Deepfakes / DFD, the face's 3-D
    model for NeuralTextures / Face2Face / FaceSwap).
 
@@ -183,7 +183,7 @@ def _disk(radius):
 
 
 def _clean(mask, scale, convex):
-    """Closes gaps, drops specks, and fills the convex hull of what is left."""
+    """Closes gaps, drops specks, and fills the convex hull of each region left."""
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, _disk(CLOSE_RADIUS * scale))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
@@ -192,9 +192,13 @@ def _clean(mask, scale, convex):
     keep = 1 + np.flatnonzero((areas >= MIN_COMPONENT_RATIO * areas.max())
                               & (areas >= MIN_COMPONENT_FRACTION * (REFERENCE_SIDE * scale) ** 2))
     mask = np.isin(labels, keep).astype(np.uint8)
-    if convex and keep.size:
-        hull = cv2.convexHull(cv2.findNonZero(mask))
-        mask = cv2.fillConvexPoly(np.zeros_like(mask), hull, 1)
+    if convex:
+        # Each region's own hull: it fills the holes of a swapped face, but
+        # does not bridge separate regions (the eyes and mouth of a reenactment).
+        hulls = np.zeros_like(mask)
+        for label in keep:
+            cv2.fillConvexPoly(hulls, cv2.convexHull(cv2.findNonZero((labels == label).astype(np.uint8))), 1)
+        mask = hulls
     return mask
 
 
@@ -213,7 +217,7 @@ def fake_mask(fake_rgb, original_rgb, face_box=None, *, min_threshold=MIN_THRESH
       min_threshold, noise_factor: threshold on the difference map,
         max(min_threshold, noise_factor x noise level).
       seed_factor: a region must exceed seed_factor x the threshold somewhere.
-      convex: fill the convex hull of the kept regions.
+      convex: fill the convex hull of each kept region.
 
     Returns:
       uint8 (H, W) array of 0 and 1, 1 = fake.

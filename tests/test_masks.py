@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_DIR, run_module
 
-from data_pipeline import mask_quality, masks
+from data_pipeline import mask_quality, masks, synthetic
 
 EXAMPLES_DIR = os.path.join(SHARED_DIR, "realdata", "ffpp_examples")
 # The baseline's IoU on the face crop as ../shared/realdata/README.md states it.
@@ -166,3 +166,24 @@ def test_mask_quality_rejects_a_missing_folder(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: --examples_dir=")
     assert result.stdout == ""
+
+
+def test_synthetic_corpus_quality_meets_the_lossless_target(tmp_path):
+    """fake_mask against the generator's true masks, measured as `mask_quality --synthetic_dir` does."""
+    synthetic.generate(str(tmp_path), num_originals=6, methods=("Deepfakes", "FaceSwap"), compressions=("c0",),
+                       seconds=0.4, progress=False)
+    rows = mask_quality.evaluate_synthetic(str(tmp_path), frames_per_video=2)
+    assert {(row[0], row[1]) for row in rows} == {("c0", "Deepfakes"), ("c0", "FaceSwap")}
+    assert len(rows) == 2 * 6 * 2  # every fake has a face in both frames
+    assert np.mean([row[4] for row in rows]) >= mask_quality.SYNTHETIC_TARGETS["c0"]
+    table = mask_quality.format_synthetic_table(rows)
+    assert table.splitlines()[0] == "| compression | Deepfakes | FaceSwap | all | target |"
+    assert table.splitlines()[2].endswith("| 0.85 |")
+
+
+def test_mask_quality_rejects_a_folder_that_is_not_a_synthetic_corpus(tmp_path):
+    result = run_module("data_pipeline.mask_quality", f"--synthetic_dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --synthetic_dir={str(tmp_path)!r} has no synthetic.json; make one with python -m "
+        "data_pipeline.synthetic")
