@@ -21,7 +21,8 @@ IDENTITY = "video/identity"
 METHOD = "video/method"
 COMPRESSION = "video/compression"
 FRAME_INDEX = "frame/index"
-BOX = "frame/box"  # face box in frame pixels: x0, y0, x1, y1
+FACE_NUMBER = "face/number"  # 0 = the video's main face track, 1, 2, ... others (--all_faces)
+BOX = "frame/box"  # the cut-out (square, enlarged) box in frame pixels: x0, y0, x1, y1
 MASK_AREA = "mask/area_fraction"
 
 _BYTES, _INT, _FLOAT = "bytes", "int64", "float"
@@ -40,6 +41,7 @@ FEATURES = {
     METHOD: (_BYTES, None),
     COMPRESSION: (_BYTES, None),
     FRAME_INDEX: (_INT, None),
+    FACE_NUMBER: (_INT, None),
     BOX: (_FLOAT, 4),
     MASK_AREA: (_FLOAT, None),
 }
@@ -85,7 +87,10 @@ def serialize_example(fields):
         if length and len(value) != length:
             raise ValueError(f"{key} needs {length} values, got {len(value)}")
         feature[key] = _feature(kind, value)
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    # Protobuf serializes maps in an unspecified order that differs between
+    # processes; sorted keys make records byte-identical whatever the worker.
+    return example.SerializeToString(deterministic=True)
 
 
 def parse_example(serialized):

@@ -1,0 +1,123 @@
+"""`prepare`: a dataset on disk -> sharded TFRecords per split and a manifest."""
+
+import collections
+import dataclasses
+import datetime
+import json
+import os
+import time
+
+from absl import logging
+
+from data_pipeline import extract, layouts, shards
+from data_pipeline.config import PrepareError
+from data_pipeline.provenance import git_commit
+
+def _load_manifest(out_dir):
+    path = os.path.join(out_dir, shards.MANIFEST)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _check_reuse(config, out_dir):
+    """Refuses an output folder prepared with other record-changing options."""
+    options_path = os.path.join(out_dir, shards.WORK_DIR, "options.json")
+    options = config.output_options()
+    if os.path.exists(options_path):
+        with open(options_path) as f:
+            previous = json.load(f)
+        if previous != json.loads(json.dumps(options)):
+            changed = sorted(k for k in options if previous.get(k) != json.loads(json.dumps(options[k])))
+            raise PrepareError(f"--out_dir={out_dir!r} was prepared with other options ({', '.join(changed)}); "
+                               "use a new --out_dir")
+    else:
+        os.makedirs(os.path.dirname(options_path), exist_ok=True)
+        with open(options_path, "w") as f:
+            json.dump(options, f, indent=2, sort_keys=True)
+
+
+def _counts(results):
+    examples = collections.defaultdict(lambda: collections.defaultdict(int))
+    videos = collections.defaultdict(lambda: collections.defaultdict(int))
+    for result in results:
+        if result["status"] != "ok":
+            continue
+        label = "fake" if result["label"] == layouts.FAKE else "real"
+        for key in (f"label/{label}", f"method/{result['method']}", f"compression/{result['compression']}"):
+            examples[result["split"]][key] += result["examples"]
+            videos[result["split"]][key] += 1
+        examples[result["split"]]["total"] += result["examples"]
+        videos[result["split"]]["total"] += 1
+    return {"examples": {k: dict(v) for k, v in examples.items()}, "videos": {k: dict(v) for k, v in videos.items()}}
+
+
+def _speed(results):
+    """Frames per second of processing, and where the time went (summed over workers)."""
+    stages = collections.Counter()
+    for result in results:
+        stages.update(result.get("seconds_by_stage", {}))
+    frames = sum(result["frames"] for result in results)
+    seconds = sum(result.get("seconds", 0.0) for result in results)
+    return {"frames": frames, "video_seconds": round(seconds, 2),
+            "frames_per_second": round(frames / seconds, 2) if seconds else None,
+            "seconds_by_stage": {name: round(value, 2) for name, value in sorted(stages.items())}}
+
+
+def prepare(config):
+    """Runs preparation for a validated PrepareConfig and returns the manifest.
+
+    Rerunning on the same folder skips finished videos; a folder prepared
+    with other record-changing options is refused.
+
+    Raises:
+      PrepareError: for a folder that is not of the layout, or reused with
+        other options.
+    """
+    started = time.perf_counter()
+    try:
+        scan = layouts.scan(config.layout, config.data_dir,
+                            **({"compressions": config.compressions, "methods": config.methods}
+                               if config.layout == "ffpp" else {}))
+    except layouts.LayoutError as error:
+        raise PrepareError(str(error)) from error
+    items = scan.items[:config.max_videos] if config.max_videos else scan.items
+    for skip in scan.skipped:
+        logging.warning("skipping %s: %s %s", skip.video_id, skip.reason, skip.detail)
+    os.makedirs(config.out_dir, exist_ok=True)
+    _check_reuse(config, config.out_dir)
+    work_dir = os.path.join(config.out_dir, shards.WORK_DIR)
+
+    results = []
+    for result in shards.process_all(items, extract.extract_video, (config,), work_dir, config.num_workers):
+        if result["status"] != "ok":
+            logging.warning("skipping %s: %s (%s)", result["video_id"], result["reason"], result["detail"])
+        elif result["note"]:
+            logging.info("%s: %s", result["video_id"], result["note"])
+        results.append(result)
+    usable = [r for r in results if r["status"] == "ok" and r["examples"]]
+    previous = _load_manifest(config.out_dir)
+    shard_names = shards.write_shards(config.out_dir, usable, config.examples_per_shard)
+    shards.remove_stale_shards(config.out_dir, previous, shard_names)
+
+    skipped = [{"video_id": s.video_id, "reason": s.reason, "detail": s.detail} for s in scan.skipped]
+    skipped += [{"video_id": r["video_id"], "reason": r["reason"], "detail": r["detail"]}
+                for r in results if r["status"] != "ok"]
+    manifest = {
+        "config": dataclasses.asdict(config),
+        "code_version": git_commit(),
+        "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": round(time.perf_counter() - started, 1),
+        "counts": _counts(results),
+        "skipped": {"by_reason": dict(collections.Counter(s["reason"] for s in skipped)), "videos": skipped},
+        "mask_empty": sorted(r["video_id"] for r in results if r.get("mask_empty")),
+        "notes": {r["video_id"]: r["note"] for r in results if r.get("note")},
+        "speed": _speed(results),
+        "shards": shard_names,
+    }
+    tmp_path = os.path.join(config.out_dir, f".tmp-{shards.MANIFEST}")
+    with open(tmp_path, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+    os.replace(tmp_path, os.path.join(config.out_dir, shards.MANIFEST))
+    return manifest

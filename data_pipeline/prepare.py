@@ -1,0 +1,87 @@
+r"""Prepares TFRecords of (face crop, fake-pixel mask) from a dataset on disk.
+
+    python -m data_pipeline.prepare --layout=ffpp --data_dir=/data/FaceForensics++ \
+        --out_dir=data/ffpp-c23 --compressions=c23 --num_workers=8
+
+Writes `{split}-{i:05d}-of-{n:05d}.tfrecord` shards and `manifest.json` into
+--out_dir. A rerun on the same folder skips the videos already done. Bad
+videos are skipped with their reason (listed in the manifest); the exit
+status is non-zero only when nothing usable was produced.
+"""
+
+import os
+import sys
+
+# Keep TensorFlow's C++ start-up chatter (MTCNN runs on it) out of the terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from data_pipeline import config as config_lib  # noqa: E402
+from data_pipeline.layouts import READERS  # noqa: E402
+
+_D = config_lib.PrepareConfig()
+
+flags.DEFINE_enum("layout", _D.layout, list(READERS), "Dataset layout of --data_dir.")
+flags.DEFINE_string("data_dir", _D.data_dir, "Dataset root.")
+flags.DEFINE_string("out_dir", _D.out_dir, "Output folder for shards and manifest.json.")
+flags.DEFINE_integer("frames_per_video", _D.frames_per_video, "Evenly spaced frames per video (32: the field's norm).")
+flags.DEFINE_integer("frame_stride", _D.frame_stride, "If positive, every n-th frame instead.")
+flags.DEFINE_integer("image_size", _D.image_size, "Side of the square face crops.")
+flags.DEFINE_float("crop_scale", _D.crop_scale, "Enlargement of the squared face box (1.3: FF++ recipe).")
+flags.DEFINE_integer("detect_every", _D.detect_every,
+                     "Run face detection at least every k video frames (sparser samples: on each one); "
+                     "boxes in between are interpolated and smoothed.")
+flags.DEFINE_bool("all_faces", _D.all_faces, "Crop every face track, not only the main (largest, most "
+                  "confident) one.")
+flags.DEFINE_enum("mask_source", _D.mask_source, config_lib.MASK_SOURCES,
+                  "diff (from fake vs original), provided (the dataset's mask videos), auto (provided if any).")
+flags.DEFINE_enum("image_format", _D.image_format, config_lib.IMAGE_FORMATS, "Face crop encoding (PNG is lossless).")
+flags.DEFINE_integer("jpeg_quality", _D.jpeg_quality, "Quality with --image_format=jpeg.")
+flags.DEFINE_bool("drop_empty_fakes", _D.drop_empty_fakes, "Leave out fakes whose mask is empty.")
+flags.DEFINE_list("compressions", list(_D.compressions), "FF++ compression levels to read.")
+flags.DEFINE_list("methods", list(_D.methods), "FF++ manipulation methods to read.")
+flags.DEFINE_integer("num_workers", _D.num_workers, "Processes working on videos in parallel.")
+flags.DEFINE_integer("examples_per_shard", _D.examples_per_shard, "Target examples per shard.")
+flags.DEFINE_integer("max_videos", _D.max_videos, "If positive, only the first n videos (for trials).")
+
+FLAGS = flags.FLAGS
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        _fail(error)
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    values = {name: FLAGS[name].value for name in config_lib.PrepareConfig.__dataclass_fields__}
+    values["compressions"], values["methods"] = tuple(values["compressions"]), tuple(values["methods"])
+    config = config_lib.PrepareConfig(**values)
+    try:
+        config_lib.validate(config)
+        from data_pipeline import pipeline  # TensorFlow and MTCNN load only for a valid command
+
+        manifest = pipeline.prepare(config)
+    except config_lib.PrepareError as error:
+        _fail(error)
+    total = sum(split.get("total", 0) for split in manifest["counts"]["examples"].values())
+    logging.info("wrote %d examples in %s; skipped %s; manifest %s", total,
+                 {split: len(names) for split, names in manifest["shards"].items()},
+                 manifest["skipped"]["by_reason"] or "nothing", os.path.join(config.out_dir, "manifest.json"))
+    if total == 0:
+        print("error: nothing usable was produced (see manifest.json for the reasons)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main, flags_parser=_parse_flags)

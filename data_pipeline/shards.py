@@ -1,0 +1,166 @@
+"""Resumable, parallel preparation: per-video work files, then split shards and a manifest.
+
+Phase 1 processes each video into `<out_dir>/.work/<key>.tfrecord` plus a
+small `<key>.json` result (written last, through a rename: a video whose JSON
+exists is finished, so a rerun skips it). Workers never share a file.
+
+Phase 2 concatenates the finished videos of each split, in video-id order,
+into `{split}-{i:05d}-of-{n:05d}.tfrecord` shards (TFRecord files concatenate
+byte for byte) and writes `manifest.json`. Because the order depends only on
+video ids, the shards are the same whatever the number of workers.
+"""
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import re
+import time
+
+from absl import logging
+from tqdm import tqdm
+
+WORK_DIR = ".work"
+MANIFEST = "manifest.json"
+
+
+def work_key(video_id):
+    """A file-name-safe, collision-resistant name for a video's work files."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", video_id)[-60:]
+    return f"{hashlib.sha1(video_id.encode()).hexdigest()[:12]}-{readable}"
+
+
+def _temporary(path):
+    return os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
+
+
+def read_result(work_dir, video_id):
+    """The stored result of a finished video, or None."""
+    path = os.path.join(work_dir, f"{work_key(video_id)}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_worker(item, worker, worker_args, work_dir):
+    """Runs `worker(item, write, *worker_args) -> result dict` for one video.
+
+    `write(serialized_example)` streams the video's records into its work
+    file, so a long video never sits in memory. The records file is renamed
+    into place first and the result JSON last: the JSON marks the video done.
+    """
+    import tensorflow as tf
+
+    key = work_key(item.video_id)
+    records_path = os.path.join(work_dir, f"{key}.tfrecord")
+    with tf.io.TFRecordWriter(_temporary(records_path)) as writer:
+        result = worker(item, writer.write, *worker_args)
+    os.replace(_temporary(records_path), records_path)
+    result_path = os.path.join(work_dir, f"{key}.json")
+    with open(_temporary(result_path), "w") as f:
+        json.dump(result, f, sort_keys=True)
+    os.replace(_temporary(result_path), result_path)
+    return result
+
+
+def num_shards(num_examples, examples_per_shard):
+    return max(1, math.ceil(num_examples / examples_per_shard))
+
+
+def shard_name(split, index, count):
+    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def write_shards(out_dir, results, examples_per_shard):
+    """Concatenates finished videos into shards per split.
+
+    Args:
+      out_dir: the output folder (work files under out_dir/.work).
+      results: result dicts of every finished video with examples.
+      examples_per_shard: target examples per shard.
+
+    Returns:
+      {split: [shard file names]}.
+    """
+    work_dir = os.path.join(out_dir, WORK_DIR)
+    shards = {}
+    for split in sorted({result["split"] for result in results}):
+        videos = sorted((r for r in results if r["split"] == split), key=lambda r: r["video_id"])
+        count = num_shards(sum(r["examples"] for r in videos), examples_per_shard)
+        # Videos go to shards by a hash of their id: balanced, and stable when a dataset grows.
+        members = [[] for _ in range(count)]
+        for result in videos:
+            members[int(hashlib.sha1(result["video_id"].encode()).hexdigest(), 16) % count].append(result)
+        names = []
+        for index, shard_videos in enumerate(members):
+            name = shard_name(split, index, count)
+            tmp_path = _temporary(os.path.join(out_dir, name))
+            with open(tmp_path, "wb") as shard:
+                for result in shard_videos:
+                    with open(os.path.join(work_dir, f"{work_key(result['video_id'])}.tfrecord"), "rb") as f:
+                        shard.write(f.read())
+            os.replace(tmp_path, os.path.join(out_dir, name))
+            names.append(name)
+        shards[split] = names
+    return shards
+
+
+def remove_stale_shards(out_dir, previous_manifest, current_shards):
+    """Deletes shard files an earlier run of this folder wrote that this run no longer has.
+
+    Only names listed in the earlier manifest are touched, so nothing the
+    user put in the folder is ever removed.
+    """
+    keep = {name for names in current_shards.values() for name in names}
+    for names in (previous_manifest or {}).get("shards", {}).values():
+        for name in names:
+            if name not in keep and os.path.exists(os.path.join(out_dir, name)):
+                os.unlink(os.path.join(out_dir, name))
+
+
+def process_all(items, worker, worker_args, work_dir, num_workers):
+    """Runs `worker` (see run_worker) over the items not finished by an earlier run.
+
+    Yields each finished video's result dict (earlier runs' results first).
+    """
+    todo = []
+    for item in items:
+        result = read_result(work_dir, item.video_id)
+        if result is None:
+            todo.append(item)
+        else:
+            yield result
+    if not todo:
+        return
+    logging.info("%d videos to process (%d already done)", len(todo), len(items) - len(todo))
+    progress = tqdm(total=len(todo), unit="video", smoothing=0.1, dynamic_ncols=True)
+    frames, started = 0, time.perf_counter()
+    if num_workers <= 1:
+        outcomes = (run_worker(item, worker, worker_args, work_dir) for item in todo)
+        pool = None
+    else:
+        # spawn, not fork: TensorFlow (inside MTCNN) is not fork-safe.
+        pool = multiprocessing.get_context("spawn").Pool(num_workers)
+        outcomes = pool.imap_unordered(_WorkerCall(worker, worker_args, work_dir), todo)
+    try:
+        for result in outcomes:
+            frames += result.get("frames", 0)
+            progress.update(1)
+            progress.set_postfix(frames_per_s=f"{frames / (time.perf_counter() - started):.1f}")
+            yield result
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.terminate()
+
+
+class _WorkerCall:
+    """Picklable `item -> result` for a process pool."""
+
+    def __init__(self, worker, worker_args, work_dir):
+        self.worker, self.worker_args, self.work_dir = worker, worker_args, work_dir
+
+    def __call__(self, item):
+        return run_worker(item, self.worker, self.worker_args, self.work_dir)
