@@ -1,0 +1,89 @@
+"""A trained run's model for prediction: loading a checkpoint and turning face crops into fake-pixel probabilities.
+
+Shared by evaluation and detection, so both feed the model exactly as
+training did (pixels in [-1, 1], the run's input size and channels).
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+
+from unet_industrial import model as model_lib  # noqa: F401  (registers the custom layers for loading)
+from unet_industrial import run_dir as run_files
+from unet_industrial.config import CHECKPOINTS, ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """A loaded checkpoint and the input it expects.
+
+    Attributes:
+      model: the Keras model (float32 logits out).
+      input_size: side of its square input.
+      channels: 1 (gray) or 3 (RGB).
+      checkpoint: path of the loaded `.keras` file.
+      step: training step of the checkpoint (None if unknown).
+    """
+
+    model: keras.Model
+    input_size: int
+    channels: int
+    checkpoint: str
+    step: object
+
+    def probabilities(self, crops, batch_size=32):
+        """Fake-pixel probabilities of face crops.
+
+        Args:
+          crops: (N, S, S, 3) uint8 RGB face crops already at input_size.
+
+        Returns:
+          (N, S, S) float32 probabilities.
+        """
+        crops = np.asarray(crops)
+        if crops.shape[1:3] != (self.input_size, self.input_size):
+            raise ValueError(f"crops of {crops.shape[1:3]} for a model of {self.input_size} px")
+        images = crops.astype(np.float32) / 255.0
+        if self.channels == 1:
+            # ITU-R 601 luma, the weights TensorFlow's rgb_to_grayscale uses.
+            images = images @ np.float32([0.2989, 0.5870, 0.1140])[:, None]
+        logits = self.model.predict(images * 2.0 - 1.0, batch_size=batch_size, verbose=0)
+        return 1.0 / (1.0 + np.exp(-logits[..., 0].astype(np.float32)))
+
+
+def load(run_dir, checkpoint="best"):
+    """Loads a run's checkpoint for prediction.
+
+    Args:
+      run_dir: a training run folder.
+      checkpoint: "best" or "last"; "best" falls back to "last" for runs
+        trained without evaluation (which keep no best checkpoint).
+
+    Returns:
+      A TrainedModel.
+
+    Raises:
+      ConfigError: for a folder without a model (one line for the user).
+    """
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"--checkpoint={checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
+    if not os.path.isdir(run_dir):
+        raise ConfigError(f"--run_dir={run_dir!r} is not a folder")
+    path = run_files.checkpoint_path(run_dir, checkpoint)
+    if checkpoint == "best" and not os.path.exists(path):
+        path = run_files.checkpoint_path(run_dir, "last")
+    if not os.path.exists(path):
+        raise ConfigError(f"{run_dir} has no trained model ({os.path.relpath(path, run_dir)} is missing)")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (ValueError, OSError) as error:
+        raise ConfigError(f"cannot load {path}: {error}") from error
+    _, size, _, channels = model.input_shape
+    state_path = run_files.train_state_path(run_dir)
+    step = None
+    if os.path.exists(state_path):
+        state = run_files.read_json(state_path)
+        step = state["best"]["step"] if path.endswith(run_files.BEST_CHECKPOINT) else state.get("step")
+    return TrainedModel(model, int(size), int(channels), path, step)
