@@ -198,3 +198,46 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
     if max_batches:
         dataset = dataset.take(max_batches)
     return dataset.prefetch(autotune)
+
+
+def make_prediction_dataset(file_pattern, *, image_size, channels, batch_size):
+    """One pass over every record, in file order, with the metadata that evaluation groups by.
+
+    Images are decoded exactly as `make_dataset`'s evaluation path decodes
+    them (no augmentation, model range [-1, 1]), so predictions match what the
+    model saw during training.
+
+    Args:
+      file_pattern: glob of TFRecord shards written with `schema`.
+      image_size: height and width fed to the model.
+      channels: 1 (grayscale) or 3 (RGB).
+      batch_size: examples per batch; the last partial batch is kept.
+
+    Returns:
+      A `tf.data.Dataset` of dict batches: "image" float32 in [-1, 1]
+      (batch, image_size, image_size, channels), "mask" float32 in {0, 1}
+      (batch, image_size, image_size, 1), "label" int64 (1 fake, 0 real,
+      -1 unknown), "video_id", "original_id", "method", "compression"
+      (bytes), "frame_index", "face_number" (int64) and "box" float32
+      (batch, 4), the crop's box in frame pixels.
+
+    Raises:
+      FileNotFoundError: naming the pattern, when nothing matches.
+    """
+    metadata = {"label": schema.LABEL, "video_id": schema.VIDEO_ID, "original_id": schema.ORIGINAL_ID,
+                "method": schema.METHOD, "compression": schema.COMPRESSION, "frame_index": schema.FRAME_INDEX,
+                "face_number": schema.FACE_NUMBER, "box": schema.BOX}
+
+    def prepare(features):
+        image, mask = decode_record(features, image_size, channels)
+        return {"image": to_model_range(image), "mask": mask,
+                **{name: features[key] for name, key in metadata.items()}}
+
+    files = list_files(file_pattern)
+    autotune = tf.data.AUTOTUNE
+    dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=autotune,
+        deterministic=True)
+    dataset = dataset.map(schema.parse_example, num_parallel_calls=autotune)
+    dataset = dataset.map(prepare, num_parallel_calls=autotune)
+    return dataset.batch(batch_size).prefetch(autotune)

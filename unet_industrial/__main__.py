@@ -8,6 +8,7 @@ import sys
 
 JOBS = {
     "train": "unet_industrial.train",
+    "evaluate": "unet_industrial.evaluate",
 }
 
 

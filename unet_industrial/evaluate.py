@@ -1,0 +1,82 @@
+r"""Evaluates a trained run on a split: frame, video and pixel figures in runs/NAME/eval/<split>/.
+
+    # Once, on the validation split: calibrate the verdict thresholds (runs/NAME/calibration.json).
+    python -m unet_industrial.evaluate --run_dir=runs/ffpp-c23 \
+        --data_pattern='data/tfrecords/val-*.tfrecord' --split=val --calibrate
+
+    # Then on the test split, with the calibrated settings and thresholds.
+    python -m unet_industrial.evaluate --run_dir=runs/ffpp-c23 \
+        --data_pattern='data/tfrecords/test-*.tfrecord' --split=test
+
+--checkpoint, --frame_score, --pixel_threshold and --aggregation left out
+take the calibration's values (with --calibrate: best, area, 0.5, mean);
+given explicitly, they must match it. This module only parses flags into an
+EvalConfig and calls unet_industrial.evaluation; bad input gets one line on
+stderr and exit status 2, before anything is written.
+"""
+
+import os
+import sys
+
+# Before Keras or TensorFlow are imported anywhere: keep TensorFlow's C++
+# start-up chatter out of the user's terminal unless asked for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from unet_industrial import evaluation, verdicts  # noqa: E402
+from unet_industrial.config import CHECKPOINTS, ConfigError  # noqa: E402
+
+_D = evaluation.DEFAULT_SETTINGS
+_CALIBRATED = " Left out: the calibration's value (the default shown is for --calibrate)."
+
+flags.DEFINE_string("run_dir", "", "Training run folder to evaluate (runs/NAME).")
+flags.DEFINE_string("data_pattern", "", "Glob of the TFRecord shards to evaluate on.")
+flags.DEFINE_string("split", evaluation.EvalConfig.split,
+                    "Name of the split: the report goes to <run_dir>/eval/<split>/.")
+flags.DEFINE_enum("checkpoint", _D["checkpoint"], CHECKPOINTS,
+                  "Checkpoint to evaluate." + _CALIBRATED)
+flags.DEFINE_enum("frame_score", _D["frame_score"], verdicts.FRAME_SCORES,
+                  "Score of a face crop: area above --pixel_threshold, max or mean probability."
+                  + _CALIBRATED)
+flags.DEFINE_float("pixel_threshold", _D["pixel_threshold"],
+                   "A pixel is fake above this probability." + _CALIBRATED)
+flags.DEFINE_enum("aggregation", _D["aggregation"], verdicts.AGGREGATIONS,
+                  "Video score from its frames' scores." + _CALIBRATED)
+flags.DEFINE_bool("calibrate", False,
+                  "Calibrate the frame and video thresholds on these data (meant for --split=val), "
+                  "write <run_dir>/calibration.json, and report with them.")
+flags.DEFINE_integer("batch_size", evaluation.EvalConfig.batch_size, "Face crops per prediction batch.")
+
+FLAGS = flags.FLAGS
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        _fail(error)
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    # A setting left out is None: the calibration decides it.
+    settings = {name: FLAGS[name].value if FLAGS[name].present else None
+                for name in evaluation.DEFAULT_SETTINGS}
+    config = evaluation.EvalConfig(run_dir=FLAGS.run_dir, data_pattern=FLAGS.data_pattern, split=FLAGS.split,
+                                   calibrate=FLAGS.calibrate, batch_size=FLAGS.batch_size, **settings)
+    try:
+        evaluation.evaluate(config)
+    except (ConfigError, verdicts.CalibrationError) as error:
+        _fail(error)
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main, flags_parser=_parse_flags)
