@@ -16,11 +16,10 @@ $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# The main job on embedded data. Until the data pipeline lands this is a short
-# training benchmark of the real model and recipe on synthetic tensors.
+# The main job on embedded data: synthetic corpus -> TFRecords -> training ->
+# calibration -> test report -> detect, in a new runs/demo-<UTC time>/.
 demo: $(VENV)/.runtime-installed
-	$(BIN)/python -m unet_industrial.train --exec_mode=training_benchmark \
-		--input_size=128 --input_channels=3 --batch_size=8 --num_iter=25 --warmup_step=5
+	$(BIN)/python -m unet_industrial.demo
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q tests

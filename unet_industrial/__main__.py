@@ -9,6 +9,8 @@ import sys
 JOBS = {
     "train": "unet_industrial.train",
     "evaluate": "unet_industrial.evaluate",
+    "detect": "unet_industrial.detect",
+    "demo": "unet_industrial.demo",
 }
 
 

@@ -1,0 +1,68 @@
+r"""The demo, the project's main job: the whole product on embedded data, on a CPU.
+
+    python -m unet_industrial.demo [--workdir=runs/demo-<UTC time>]
+
+Builds the synthetic corpus, prepares TFRecords, trains a CPU-sized
+tinyUNet, calibrates it on the validation split, evaluates it on the test
+split and runs detect on one fake and one real test video, then prints a
+short table and the paths of the report and overlays. Stages and defaults:
+`unet_industrial/end_to_end.py`. Bad flags: one `error:` line, exit status 2.
+"""
+
+import datetime
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from unet_industrial import end_to_end  # noqa: E402
+from unet_industrial.config import ConfigError  # noqa: E402
+
+_D = end_to_end.DemoConfig(workdir="")
+
+flags.DEFINE_string("workdir", "", "Folder for everything the demo makes; default runs/demo-<UTC time>.")
+flags.DEFINE_integer("num_originals", _D.num_originals, "Originals of the synthetic corpus (even, 6-100).")
+flags.DEFINE_integer("num_iter", _D.num_iter, "Training steps.")
+flags.DEFINE_integer("image_size", _D.image_size, "Face crop side and model input (a multiple of 16).")
+flags.DEFINE_integer("num_workers", _D.num_workers, "Preparation processes.")
+flags.DEFINE_integer("seed", _D.seed, "Seed of the corpus and of training.")
+
+FLAGS = flags.FLAGS
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse_flags(argv):
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        _fail(error)
+
+
+def main(argv):
+    if len(argv) > 1:
+        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    config = end_to_end.DemoConfig(
+        workdir=FLAGS.workdir or os.path.join("runs", f"demo-{now:%Y%m%d-%H%M%S}"),
+        num_originals=FLAGS.num_originals, num_iter=FLAGS.num_iter, image_size=FLAGS.image_size,
+        num_workers=FLAGS.num_workers, seed=FLAGS.seed)
+    try:
+        end_to_end.validate(config)
+        _, table = end_to_end.run(config)
+    except ConfigError as error:
+        _fail(error)
+    eval_dir = os.path.join(config.model_dir, "eval", "test")
+    print(table)
+    print(f"\nreport:   {os.path.join(eval_dir, 'report.json')}")
+    print(f"overlays: {os.path.join(eval_dir, 'overlays.png')} and {config.detect_dir}/*.mp4")
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main, flags_parser=_parse_flags)
