@@ -20,7 +20,6 @@ does by default.
 
 import dataclasses
 import os
-import sys
 
 # Keep TensorFlow's C++ start-up chatter (MTCNN runs on it) out of the terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,7 +28,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from data_pipeline import faces, layouts, masks, synthetic, video  # noqa: E402
+from data_pipeline import cli, faces, layouts, masks, synthetic, video  # noqa: E402
 
 # (method, fake, official mask, original) file names in the examples folder.
 EXAMPLES = (
@@ -275,29 +274,18 @@ def format_synthetic_table(rows):
     return "\n".join(lines)
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        _fail(error)
 
 
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     try:
         if FLAGS.synthetic_dir:
             print(format_synthetic_table(evaluate_synthetic(FLAGS.synthetic_dir, FLAGS.frames_per_video)))
         else:
             print(format_table(evaluate_examples(FLAGS.examples_dir)))
     except QualityError as error:
-        _fail(error)
+        cli.fail(error)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from data_pipeline import cli  # noqa: E402
 from data_pipeline import config as config_lib  # noqa: E402
 from data_pipeline.layouts import READERS  # noqa: E402
 
@@ -48,21 +49,10 @@ flags.DEFINE_integer("max_videos", _D.max_videos, "If positive, only the first n
 FLAGS = flags.FLAGS
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        _fail(error)
 
 
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     values = {name: FLAGS[name].value for name in config_lib.PrepareConfig.__dataclass_fields__}
     values["compressions"], values["methods"] = tuple(values["compressions"]), tuple(values["methods"])
     config = config_lib.PrepareConfig(**values)
@@ -72,7 +62,7 @@ def main(argv):
 
         manifest = pipeline.prepare(config)
     except config_lib.PrepareError as error:
-        _fail(error)
+        cli.fail(error)
     total = sum(split.get("total", 0) for split in manifest["counts"]["examples"].values())
     logging.info("wrote %d examples in %s; skipped %s; manifest %s", total,
                  {split: len(names) for split, names in manifest["shards"].items()},
@@ -84,4 +74,4 @@ def main(argv):
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

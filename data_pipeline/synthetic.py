@@ -42,13 +42,12 @@ import itertools
 import json
 import multiprocessing
 import os
-import sys
 import time
 
 import numpy as np
 from absl import logging
 
-from data_pipeline import manipulations, synthetic_faces, synthetic_plan, synthetic_video
+from data_pipeline import cli, manipulations, synthetic_faces, synthetic_plan, synthetic_video
 from data_pipeline.manipulations import METHODS
 
 LAYOUTS = tuple(synthetic_plan.LAYOUTS)
@@ -422,25 +421,12 @@ def _define_flags():
     flags.mark_flag_as_required("out_dir")
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    from absl import flags
-
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as error:
-        _fail(error)
 
 
 def main(argv):
     from absl import flags
 
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     values = flags.FLAGS
     try:
         record = generate(values.out_dir, layout=values.layout, seed=values.seed,
@@ -448,7 +434,7 @@ def main(argv):
                           compressions=values.compressions, seconds=values.seconds,
                           frame_size=parse_frame_size(values.frame_size), workers=values.workers)
     except CorpusError as error:
-        _fail(error)
+        cli.fail(error)
     logging.info("synthetic corpus in %s: %d originals, %d fakes, %d frames each, %.1f s",
                  values.out_dir, len(record["originals"]), len(record["fakes"]), record["num_frames"],
                  record["seconds"])
@@ -460,4 +446,4 @@ if __name__ == "__main__":
 
     _define_flags()
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -11,12 +11,12 @@ short table and the paths of the report and overlays. Stages and defaults:
 
 import datetime
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from data_pipeline import cli  # noqa: E402
 from unet_industrial import end_to_end  # noqa: E402
 from unet_industrial.config import ConfigError  # noqa: E402
 
@@ -32,21 +32,10 @@ flags.DEFINE_integer("seed", _D.seed, "Seed of the corpus and of training.")
 FLAGS = flags.FLAGS
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        _fail(error)
 
 
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     now = datetime.datetime.now(datetime.timezone.utc)
     config = end_to_end.DemoConfig(
         workdir=FLAGS.workdir or os.path.join("runs", f"demo-{now:%Y%m%d-%H%M%S}"),
@@ -56,7 +45,7 @@ def main(argv):
         end_to_end.validate(config)
         _, table = end_to_end.run(config)
     except ConfigError as error:
-        _fail(error)
+        cli.fail(error)
     eval_dir = os.path.join(config.model_dir, "eval", "test")
     print(table)
     print(f"\nreport:   {os.path.join(eval_dir, 'report.json')}")
@@ -65,4 +54,4 @@ def main(argv):
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -20,7 +20,6 @@ anything is written.
 
 import dataclasses
 import os
-import sys
 
 # Before Keras or TensorFlow are imported anywhere: keep TensorFlow's C++
 # start-up chatter out of the user's terminal unless asked for.
@@ -30,6 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from absl import app, flags, logging  # noqa: E402
+
+from data_pipeline import cli  # noqa: E402
 
 from data_pipeline.video import VideoError  # noqa: E402
 from unet_industrial import detection  # noqa: E402
@@ -55,29 +56,18 @@ flags.DEFINE_string("csv_out", _D.csv_out,
 FLAGS = flags.FLAGS
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        _fail(error)
 
 
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     config = detection.DetectConfig(**{field.name: FLAGS[field.name].value
                                        for field in dataclasses.fields(detection.DetectConfig)})
     try:
         detection.detect(config)
     except (ConfigError, CalibrationError, VideoError) as error:
-        _fail(error)
+        cli.fail(error)
 
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -16,7 +16,6 @@ stderr and exit status 2, before anything is written.
 """
 
 import os
-import sys
 
 # Before Keras or TensorFlow are imported anywhere: keep TensorFlow's C++
 # start-up chatter out of the user's terminal unless asked for.
@@ -24,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from data_pipeline import cli  # noqa: E402
 from unet_industrial import evaluation, verdicts  # noqa: E402
 from unet_industrial.config import CHECKPOINTS, ConfigError  # noqa: E402
 
@@ -51,21 +51,10 @@ flags.DEFINE_integer("batch_size", evaluation.EvalConfig.batch_size, "Face crops
 FLAGS = flags.FLAGS
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        _fail(error)
 
 
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     # A setting left out is None: the calibration decides it.
     settings = {name: FLAGS[name].value if FLAGS[name].present else None
                 for name in evaluation.DEFAULT_SETTINGS}
@@ -74,9 +63,9 @@ def main(argv):
     try:
         evaluation.evaluate(config)
     except (ConfigError, verdicts.CalibrationError) as error:
-        _fail(error)
+        cli.fail(error)
 
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -13,7 +13,6 @@ one line on stderr and exit status 2, before anything is written.
 """
 
 import os
-import sys
 
 # Before Keras or TensorFlow are imported anywhere: keep TensorFlow's C++
 # start-up chatter out of the user's terminal unless asked for.
@@ -21,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from data_pipeline import cli  # noqa: E402
 from unet_industrial import config as config_lib  # noqa: E402
 
 _D = config_lib.TrainConfig()
@@ -66,21 +66,10 @@ flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples held for shu
 FLAGS = flags.FLAGS
 
 
-def _fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        _fail(error)
 
 
 def main(argv):
-    if len(argv) > 1:
-        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    cli.no_arguments(argv)
     from unet_industrial import run_dir as run_files
 
     try:
@@ -98,11 +87,11 @@ def main(argv):
 
         jobs.run(config, run_dir)
     except config_lib.ConfigError as error:
-        _fail(error)
+        cli.fail(error)
     except FileNotFoundError as error:
-        _fail(error)
+        cli.fail(error)
 
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)
