@@ -68,7 +68,8 @@ def encode_mask(mask):
     return cv2.imencode(".png", mask.astype(np.uint8))[1].tobytes()
 
 
-def _detection_copy(frame):
+def detection_copy(frame):
+    """The frame MTCNN looks at (longer side at most DETECTION_MAX_SIDE) and its scale to the original."""
     scale = min(1.0, DETECTION_MAX_SIDE / max(frame.shape[:2]))
     if scale == 1.0:
         return frame, 1.0
@@ -113,7 +114,7 @@ def track(path, indices, config, timer):
     """
     small_frames, kept, shape, scale = [], [], None, 1.0
     for index, frame in timer.iterate("decode", video.read_frames(path, indices)):
-        small, scale = _detection_copy(frame)
+        small, scale = detection_copy(frame)
         shape = frame.shape[:2]
         small_frames.append(small)
         kept.append(index)

@@ -281,7 +281,7 @@ def detect_video(path, model, calibration, frames_per_video=32, overlay=False):
                 crops.append(faces.crop_face(frame, face.crop_box, model.input_size))
                 owners.append((index, face))
         if overlay:
-            small_frames.append(extract._detection_copy(frame))
+            small_frames.append(extract.detection_copy(frame))
     with timer.stage("model"):
         crop_scores, fake_areas = _score_crops(model, calibration, crops, keep_areas=overlay)
     keys, frame_scores = verdicts.max_over_faces([index for index, _ in owners], crop_scores)
