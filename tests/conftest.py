@@ -24,6 +24,16 @@ def make_face_like_example(rng, size, fake):
     return image, mask
 
 
+def write_video(path, frames, fps=25):
+    """Writes RGB frames with OpenCV's mp4v encoder (lossy, but decodable everywhere); returns the path."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)
+
+
 def write_shards(out_dir, split, num_examples, size=32, num_shards=2, seed=0):
     """Writes `split-0000i-of-0000n.tfrecord` shards; returns their glob pattern."""
     import tensorflow as tf

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED_DIR, run_module, write_shards
+from conftest import SHARED_DIR, run_module, write_shards, write_video
 from unet_industrial import detection, verdicts
 
 REALDATA = os.path.join(SHARED_DIR, "realdata")
@@ -43,10 +43,7 @@ def run_dir(tmp_path_factory):
 def _noise_video(path, frames=6, size=(160, 120)):
     """An .mp4 of random pixels (OpenCV's mp4v): a video without a face."""
     rng = np.random.default_rng(0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, size)
-    for _ in range(frames):
-        writer.write(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    writer.release()
+    write_video(path, [rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) for _ in range(frames)])
 
 
 def _detect(run_dir, video, *flags):

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from data_pipeline import faces, schema, synthetic, video
 
-from conftest import SHARED_DIR, run_module
+from conftest import SHARED_DIR, run_module, write_video
 
 REALDATA = os.path.join(SHARED_DIR, "realdata")
 FFPP_ORIGINAL = os.path.join(REALDATA, "ffpp", "original_sequences", "youtube", "c23", "videos", "519.mp4")
@@ -74,14 +74,6 @@ def test_real_dfdc_reports_missing_files_and_exits_non_zero_when_nothing_is_usab
     assert by_reason == {"missing_file": 5, "missing_original": 1}
 
 
-def _write_video(path, frames, fps=25):
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-
-
 @pytest.fixture(scope="module")
 def face_frames():
     """Six real frames of the FF++ original (a face), downscaled to 320x240."""
@@ -95,16 +87,16 @@ def messy_dfdc(tmp_path_factory, face_frames):
     root = tmp_path_factory.mktemp("messy")
     part = root / "dfdc_train_part_0"
     part.mkdir()
-    _write_video(part / "real.mp4", face_frames)
+    write_video(part / "real.mp4", face_frames)
     # An obvious manipulation: the middle of the face inverted.
     x0, y0, x1, y1 = (int(v) for v in faces.detect_faces(face_frames[:1])[0][0].box)
     x0, y0, x1, y1 = (3 * x0 + x1) // 4, (3 * y0 + y1) // 4, (x0 + 3 * x1) // 4, (y0 + 3 * y1) // 4
     fake_frames = [frame.copy() for frame in face_frames]
     for frame in fake_frames:
         frame[y0:y1, x0:x1] = 255 - frame[y0:y1, x0:x1]
-    _write_video(part / "fake.mp4", fake_frames)
+    write_video(part / "fake.mp4", fake_frames)
     rng = np.random.default_rng(0)
-    _write_video(part / "noface.mp4", [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(6)])
+    write_video(part / "noface.mp4", [rng.integers(0, 255, (240, 320, 3), dtype=np.uint8) for _ in range(6)])
     (part / "empty.mp4").write_bytes(b"")
     (part / "text.mp4").write_text("not a video\n" * 100)
     whole = (part / "real.mp4").read_bytes()
@@ -200,7 +192,7 @@ def test_all_faces_gives_one_record_per_face(tmp_path, face_frames):
     part = tmp_path / "data" / "dfdc_train_part_0"
     part.mkdir(parents=True)
     # Two people: the face beside its mirror image.
-    _write_video(part / "two.mp4", [np.hstack([frame, frame[:, ::-1]]) for frame in face_frames])
+    write_video(part / "two.mp4", [np.hstack([frame, frame[:, ::-1]]) for frame in face_frames])
     (part / "metadata.json").write_text(json.dumps({"two.mp4": {"label": "REAL", "split": "train"}}))
     main_face, every_face = tmp_path / "main", tmp_path / "all"
     assert _prepare(main_face, "--layout=dfdc", f"--data_dir={tmp_path / 'data'}", *FAST).returncode == 0

@@ -2,27 +2,16 @@
 
 import os
 
-import cv2
 import numpy as np
 import pytest
 
 from data_pipeline import video
 
-from conftest import SHARED_DIR
+from conftest import SHARED_DIR, write_video
 
 FFPP = os.path.join(SHARED_DIR, "realdata", "ffpp")
 FAKE = os.path.join(FFPP, "manipulated_sequences", "Deepfakes", "c23", "videos", "519_515.mp4")
 ORIGINAL = os.path.join(FFPP, "original_sequences", "youtube", "c23", "videos", "519.mp4")
-
-
-def write_video(path, frames, fps=25):
-    """Writes RGB frames with OpenCV's mp4v encoder (lossy, but decodable everywhere)."""
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return str(path)
 
 
 def numbered_frames(count, size=(48, 64)):
