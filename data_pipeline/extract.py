@@ -18,7 +18,7 @@ import time
 import cv2
 import numpy as np
 
-from data_pipeline import faces, masks, schema, video
+from data_pipeline import faces, files, masks, schema, video
 from data_pipeline.layouts import FAKE
 from data_pipeline.shards import WORK_DIR
 
@@ -148,11 +148,9 @@ def cached_track(path, indices, config, timer):
             return {int(index): [Face(number, tuple(box), tuple(crop_box)) for number, box, crop_box in found]
                     for index, found in json.load(f).items()}
     found = track(path, indices, config, timer)
-    os.makedirs(os.path.dirname(cache_path), exist_ok=True)
-    temporary = f"{cache_path}.tmp-{os.getpid()}"  # workers may race on one original; each renames whole
-    with open(temporary, "w") as f:
-        json.dump({index: [[face.number, face.box, face.crop_box] for face in found[index]] for index in found}, f)
-    os.replace(temporary, cache_path)
+    # Workers may race on one original; each writes the same content whole.
+    files.atomic_write(cache_path, json.dumps(
+        {index: [[face.number, face.box, face.crop_box] for face in found[index]] for index in found}))
     return found
 
 

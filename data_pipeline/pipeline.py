@@ -9,7 +9,7 @@ import time
 
 from absl import logging
 
-from data_pipeline import extract, layouts, shards
+from data_pipeline import extract, files, layouts, shards
 from data_pipeline.config import PrepareError
 from data_pipeline.provenance import git_commit
 
@@ -33,9 +33,7 @@ def _check_reuse(config, out_dir):
             raise PrepareError(f"--out_dir={out_dir!r} was prepared with other options ({', '.join(changed)}); "
                                "use a new --out_dir")
     else:
-        os.makedirs(os.path.dirname(options_path), exist_ok=True)
-        with open(options_path, "w") as f:
-            json.dump(options, f, indent=2, sort_keys=True)
+        files.write_json(options_path, options)
 
 
 def _counts(results):
@@ -116,8 +114,5 @@ def prepare(config):
         "speed": _speed(results),
         "shards": shard_names,
     }
-    tmp_path = os.path.join(config.out_dir, f".tmp-{shards.MANIFEST}")
-    with open(tmp_path, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    os.replace(tmp_path, os.path.join(config.out_dir, shards.MANIFEST))
+    files.write_json(os.path.join(config.out_dir, shards.MANIFEST), manifest)
     return manifest

@@ -21,6 +21,8 @@ import time
 from absl import logging
 from tqdm import tqdm
 
+from data_pipeline import files
+
 WORK_DIR = ".work"
 MANIFEST = "manifest.json"
 
@@ -29,10 +31,6 @@ def work_key(video_id):
     """A file-name-safe, collision-resistant name for a video's work files."""
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", video_id)[-60:]
     return f"{hashlib.sha1(video_id.encode()).hexdigest()[:12]}-{readable}"
-
-
-def _temporary(path):
-    return os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
 
 
 def read_result(work_dir, video_id):
@@ -55,13 +53,10 @@ def run_worker(item, worker, worker_args, work_dir):
 
     key = work_key(item.video_id)
     records_path = os.path.join(work_dir, f"{key}.tfrecord")
-    with tf.io.TFRecordWriter(_temporary(records_path)) as writer:
+    with tf.io.TFRecordWriter(files.temporary_sibling(records_path)) as writer:
         result = worker(item, writer.write, *worker_args)
-    os.replace(_temporary(records_path), records_path)
-    result_path = os.path.join(work_dir, f"{key}.json")
-    with open(_temporary(result_path), "w") as f:
-        json.dump(result, f, sort_keys=True)
-    os.replace(_temporary(result_path), result_path)
+    os.replace(files.temporary_sibling(records_path), records_path)
+    files.write_json(os.path.join(work_dir, f"{key}.json"), result)
     return result
 
 
@@ -96,7 +91,7 @@ def write_shards(out_dir, results, examples_per_shard):
         names = []
         for index, shard_videos in enumerate(members):
             name = shard_name(split, index, count)
-            tmp_path = _temporary(os.path.join(out_dir, name))
+            tmp_path = files.temporary_sibling(os.path.join(out_dir, name))
             with open(tmp_path, "wb") as shard:
                 for result in shard_videos:
                     with open(os.path.join(work_dir, f"{work_key(result['video_id'])}.tfrecord"), "rb") as f:

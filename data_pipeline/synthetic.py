@@ -47,7 +47,7 @@ import time
 import numpy as np
 from absl import logging
 
-from data_pipeline import cli, manipulations, synthetic_faces, synthetic_plan, synthetic_video
+from data_pipeline import cli, files, manipulations, synthetic_faces, synthetic_plan, synthetic_video
 from data_pipeline.manipulations import METHODS
 
 LAYOUTS = tuple(synthetic_plan.LAYOUTS)
@@ -277,15 +277,6 @@ def _as_json(value):
     return json.loads(json.dumps(value))
 
 
-def _write_json(path, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = synthetic_video.temporary_sibling(path)
-    with open(temporary, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(temporary, path)
-
-
 def check_out_dir(out_dir, config):
     """Refuses a folder that holds anything but an unfinished or finished corpus of the same settings.
 
@@ -353,12 +344,12 @@ def generate(out_dir, *, layout="ffpp", seed=0, num_originals=12, methods=METHOD
                           f"{len(faces)} of the photographs")
     plan = synthetic_plan.make_plan(config, faces)
     record = describe(config, plan, skipped)
-    _write_json(os.path.join(out_dir, RECORD), record)
+    files.write_json(os.path.join(out_dir, RECORD), record)
     render(out_dir, config, plan, workers, progress)
     for path, content in synthetic_plan.LAYOUTS[config.layout]().index(plan).items():
-        _write_json(os.path.join(out_dir, path), content)
+        files.write_json(os.path.join(out_dir, path), content)
     record.update(complete=True, seconds=round(time.monotonic() - started, 2))
-    _write_json(os.path.join(out_dir, RECORD), record)
+    files.write_json(os.path.join(out_dir, RECORD), record)
     return record
 
 

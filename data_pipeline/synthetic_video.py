@@ -32,6 +32,8 @@ import av
 import cv2
 import numpy as np
 
+from data_pipeline import files
+
 FPS = 25
 COMPRESSIONS = {
     # Lossless: the preset changes only speed and size; "ultrafast" is 10x
@@ -46,11 +48,6 @@ MASK_CODEC = ("libx264", "yuv420p", {"qp": "0"})
 MASK_FRAME_NAME = "{:05d}.png"
 
 
-def temporary_sibling(path):
-    """A hidden name beside `path`, with the same extension (PyAV picks the container from it)."""
-    return os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
-
-
 def _remove(path):
     if os.path.isdir(path):
         shutil.rmtree(path)
@@ -63,7 +60,7 @@ class _AtomicWriter:
 
     def __init__(self, path):
         self.path = path
-        self.temporary = temporary_sibling(path)
+        self.temporary = files.temporary_sibling(path)
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         _remove(self.temporary)  # Left over by a killed run.
 

@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 from absl import logging
 
-from data_pipeline import faces, layouts, video
+from data_pipeline import faces, files, layouts, video
 from data_pipeline.config import PrepareConfig
 from unet_industrial import run_dir as run_files
 from unet_industrial import verdicts
@@ -426,12 +426,12 @@ def detect(config, report=print):
             report(f"wrote {overlay_path}")
         results.append(result)
     if config.json_out:
-        run_files.write_json(config.json_out, {
+        files.write_json(config.json_out, {
             "run_dir": config.run_dir, "checkpoint": model.checkpoint, "checkpoint_step": model.step,
             "calibration": dataclasses.asdict(calibration), "frames_per_video": config.frames_per_video,
             "videos": [result.record() for result in results]})
         report(f"wrote {config.json_out}")
     if config.csv_out:
-        run_files.atomic_write(config.csv_out, _csv_text(results))
+        files.atomic_write(config.csv_out, _csv_text(results))
         report(f"wrote {config.csv_out}")
     return results

@@ -2,6 +2,7 @@
 
 import os
 
+from data_pipeline import files
 from unet_industrial import benchmark, run_dir as run_files, trainer
 
 
@@ -18,7 +19,7 @@ def run(config, run_dir):
         os.makedirs(run_dir, exist_ok=True)
         run_files.record_start(run_dir, config)
         result = benchmark.run(config)
-        run_files.write_json(os.path.join(run_dir, "benchmark.json"), result)
+        files.write_json(os.path.join(run_dir, "benchmark.json"), result)
         print(f"RESULT mode={config.exec_mode} backend={result['backend']} precision={result['precision']} "
               f"shape={'x'.join(map(str, config.input_shape))} batch={config.batch_size} "
               f"img_per_s={result['images_per_second']:.1f} step_ms={result['median_step_ms']:.2f}",

@@ -11,8 +11,8 @@ import json
 import os
 import platform
 import sys
-import tempfile
 
+from data_pipeline.files import write_json
 from data_pipeline.provenance import git_commit, package_versions
 from unet_industrial.config import ConfigError
 
@@ -61,34 +61,6 @@ def check_run_dir(run_dir, resume, needs_checkpoint=None):
     if os.path.isdir(run_dir) and os.listdir(run_dir):
         raise ConfigError(f"--run_dir={run_dir!r} is not empty; pass --resume to continue that run "
                           "or choose a new --run_dir")
-
-
-def temporary_sibling(path):
-    """A hidden name beside `path` (same folder, same suffix) to write before renaming."""
-    return os.path.join(os.path.dirname(path), f".tmp-{os.path.basename(path)}")
-
-
-def atomic_write(path, data):
-    """Writes bytes or text to `path` through a temporary file and a rename.
-
-    A reader never sees a half-written file, and a job killed mid-write leaves
-    the previous version intact.
-    """
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(handle, mode) as f:
-            f.write(data)
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
-
-
-def write_json(path, obj):
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_json(path):

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from data_pipeline import files
 from unet_industrial import data, run_dir as run_files
 from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
 from unet_industrial.losses import BatchLoss, add_l2_weight_decay
@@ -118,13 +119,13 @@ def write_previews(writer, step, model, preview):
 
 def _save_model(model, path):
     # Keras insists on the .keras suffix, so the temporary name keeps it.
-    tmp_path = run_files.temporary_sibling(path)
+    tmp_path = files.temporary_sibling(path)
     model.save(tmp_path)
     os.replace(tmp_path, path)
 
 
 def _copy_atomic(source, destination):
-    tmp_path = run_files.temporary_sibling(destination)
+    tmp_path = files.temporary_sibling(destination)
     shutil.copyfile(source, tmp_path)
     os.replace(tmp_path, destination)
 
@@ -199,7 +200,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             self.best = {"value": results[BEST_METRIC], "step": self.step}
             _copy_atomic(last, run_files.checkpoint_path(self.run_dir, "best"))
         # The state file is written after the checkpoint it describes.
-        run_files.write_json(run_files.train_state_path(self.run_dir),
+        files.write_json(run_files.train_state_path(self.run_dir),
                              {"step": self.step, "best_metric": BEST_METRIC, "best": self.best})
         for writer in self.writers.values():
             writer.flush()
@@ -285,7 +286,7 @@ def evaluate(config, run_dir):
               "eval_pattern": config.eval_pattern, "metrics": results}
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     report_path = os.path.join(run_dir, "evaluations", f"{config.checkpoint}-step{step}-{stamp}.json")
-    run_files.write_json(report_path, report)
+    files.write_json(report_path, report)
     writer = SummaryWriter(os.path.join(run_dir, "tb", "eval"))
     writer.scalars(step, {f"{config.checkpoint}/{name}": value for name, value in results.items()})
     writer.close()

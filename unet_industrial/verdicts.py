@@ -18,6 +18,8 @@ import os
 import numpy as np
 from sklearn import metrics
 
+from data_pipeline import files
+
 FRAME_SCORES = ("area", "max", "mean")
 AGGREGATIONS = ("mean", "median", "topk_mean", "fake_fraction", "confident")
 CALIBRATION = "calibration.json"
@@ -179,10 +181,7 @@ class Calibration:
     def save(self, run_dir):
         """Writes calibration.json into `run_dir` atomically; returns its path."""
         path = os.path.join(run_dir, CALIBRATION)
-        temporary = os.path.join(run_dir, f".tmp-{CALIBRATION}")
-        with open(temporary, "w") as f:
-            json.dump(dataclasses.asdict(self), f, indent=2, sort_keys=True)
-        os.replace(temporary, path)
+        files.write_json(path, dataclasses.asdict(self))
         return path
 
     @classmethod
