@@ -63,3 +63,13 @@ def test_a_used_workdir_or_a_bad_size_is_refused(demo, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: --image_size=40 is not a positive multiple of 16"
     assert not os.path.exists(tmp_path / "new")
+
+
+def test_more_originals_than_the_catalogue_has_faces_is_one_error_line(tmp_path):
+    # The corpus's own range allows 100, but MTCNN finds a face in fewer of
+    # the packaged photographs; the demo must say so before writing anything.
+    result = run_module("unet_industrial.demo", f"--workdir={tmp_path / 'new'}", "--num_originals=100")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --num_originals=100: MTCNN finds a face in only "), last
+    assert not os.path.exists(tmp_path / "new")

@@ -20,14 +20,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from data_pipeline import cli  # noqa: E402
+from data_pipeline import cli, synthetic  # noqa: E402
 from unet_industrial import end_to_end  # noqa: E402
 from unet_industrial.config import ConfigError  # noqa: E402
 
 _D = end_to_end.DemoConfig(workdir="")
 
 flags.DEFINE_string("workdir", "", "Folder for everything the demo makes; default runs/demo-<UTC time>.")
-flags.DEFINE_integer("num_originals", _D.num_originals, "Originals of the synthetic corpus (even, 6-100).")
+flags.DEFINE_integer("num_originals", _D.num_originals,
+                     "Originals of the synthetic corpus (even, 6-86: the photographs in which MTCNN finds a face).")
 flags.DEFINE_integer("num_iter", _D.num_iter, "Training steps.")
 flags.DEFINE_integer("image_size", _D.image_size, "Face crop side and model input (a multiple of 16).")
 flags.DEFINE_integer("num_workers", _D.num_workers, "Preparation processes.")
@@ -48,7 +49,7 @@ def main(argv):
     try:
         end_to_end.validate(config)
         _, table = end_to_end.run(config)
-    except ConfigError as error:
+    except (ConfigError, synthetic.CorpusError) as error:
         cli.fail(error)
     eval_dir = os.path.join(config.model_dir, "eval", "test")
     print(table)
