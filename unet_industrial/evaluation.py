@@ -183,12 +183,6 @@ def resolve_settings(config, calibration):
     return settings
 
 
-def _sigmoid(logits):
-    # exp of a large positive argument overflows; exp(-|x|) never does.
-    small = np.exp(-np.abs(logits))
-    return np.where(logits >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
-
-
 def _overlap(predicted, true):
     """Per-crop IoU and Dice of boolean (N, H, W) masks; NaN where the true mask is empty."""
     intersection = (predicted & true).sum(axis=(1, 2)).astype(np.float64)
@@ -208,7 +202,7 @@ CROP_COLUMNS = ("video_id", "frame_index", "face_number", "method", "compression
 def _score_batch(trained, batch, settings):
     """CROP_COLUMNS of one reader batch, and its probability maps and true masks."""
     logits = np.asarray(trained.model.predict_on_batch(batch["image"]), np.float64)[..., 0]
-    probabilities = _sigmoid(logits)
+    probabilities = verdicts.sigmoid(logits)
     true = batch["mask"][..., 0] > 0.5
     predicted = probabilities > settings["pixel_threshold"]
     iou, dice = _overlap(predicted, true)

@@ -12,6 +12,7 @@ import numpy as np
 
 from unet_industrial import model as model_lib  # noqa: F401  (registers the custom layers for loading)
 from unet_industrial import run_dir as run_files
+from unet_industrial import verdicts
 from unet_industrial.config import CHECKPOINTS, ConfigError
 
 
@@ -50,7 +51,7 @@ class TrainedModel:
             # ITU-R 601 luma, the weights TensorFlow's rgb_to_grayscale uses.
             images = images @ np.float32([0.2989, 0.5870, 0.1140])[:, None]
         logits = self.model.predict(images * 2.0 - 1.0, batch_size=batch_size, verbose=0)
-        return 1.0 / (1.0 + np.exp(-logits[..., 0].astype(np.float32)))
+        return verdicts.sigmoid(logits[..., 0].astype(np.float32))
 
 
 def load(run_dir, checkpoint="best"):

@@ -34,6 +34,13 @@ class CalibrationError(ValueError):
     """A calibration that cannot be made or read; one line for the user."""
 
 
+def sigmoid(logits):
+    """Probabilities from the model's logits, without overflow for logits of any size."""
+    # exp of a large positive argument overflows; exp(-|x|) never does.
+    small = np.exp(-np.abs(logits))
+    return np.where(logits >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
+
+
 def frame_scores(probabilities, mode="area", pixel_threshold=0.5):
     """One score per face crop from its predicted fake-pixel probabilities.
 
