@@ -274,8 +274,6 @@ def format_synthetic_table(rows):
     return "\n".join(lines)
 
 
-
-
 def main(argv):
     cli.no_arguments(argv)
     try:

@@ -49,8 +49,6 @@ flags.DEFINE_integer("max_videos", _D.max_videos, "If positive, only the first n
 FLAGS = flags.FLAGS
 
 
-
-
 def main(argv):
     cli.no_arguments(argv)
     values = {name: FLAGS[name].value for name in config_lib.PrepareConfig.__dataclass_fields__}

@@ -412,8 +412,6 @@ def _define_flags():
     flags.mark_flag_as_required("out_dir")
 
 
-
-
 def main(argv):
     from absl import flags
 

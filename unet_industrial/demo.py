@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from data_pipeline import cli, synthetic  # noqa: E402
+from data_pipeline import cli  # noqa: E402
 from unet_industrial import end_to_end  # noqa: E402
 from unet_industrial.config import ConfigError  # noqa: E402
 
@@ -37,8 +37,6 @@ flags.DEFINE_integer("seed", _D.seed, "Seed of the corpus and of training.")
 FLAGS = flags.FLAGS
 
 
-
-
 def main(argv):
     cli.no_arguments(argv)
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -49,7 +47,7 @@ def main(argv):
     try:
         end_to_end.validate(config)
         _, table = end_to_end.run(config)
-    except (ConfigError, synthetic.CorpusError) as error:
+    except ConfigError as error:
         cli.fail(error)
     eval_dir = os.path.join(config.model_dir, "eval", "test")
     print(table)

@@ -56,8 +56,6 @@ flags.DEFINE_string("csv_out", _D.csv_out,
 FLAGS = flags.FLAGS
 
 
-
-
 def main(argv):
     cli.no_arguments(argv)
     config = detection.DetectConfig(**{field.name: FLAGS[field.name].value

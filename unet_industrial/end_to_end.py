@@ -171,15 +171,19 @@ def run(config):
     """Runs the demo into config.workdir and returns (report, summary table).
 
     Raises:
-      ConfigError: for a work folder that is not empty.
+      ConfigError: for a work folder that is not empty, or a corpus that
+        cannot be made (more originals than photographs with a face).
     """
     from data_pipeline import pipeline
     from unet_industrial import evaluation, jobs
 
     validate(config)
     started = _stage(1, "synthetic corpus (real faces, five manipulation families, c23)")
-    synthetic.generate(config.corpus_dir, num_originals=config.num_originals, seconds=config.seconds,
-                       seed=config.seed)
+    try:
+        synthetic.generate(config.corpus_dir, num_originals=config.num_originals, seconds=config.seconds,
+                           seed=config.seed)
+    except synthetic.CorpusError as error:  # e.g. more originals than photographs with a face
+        raise ConfigError(str(error)) from error
     _stage(2, "face crops and fake-pixel masks -> TFRecords")
     pipeline.prepare(prepare_config(config))
     _stage(3, f"training a {config.image_size}x{config.image_size} tinyUNet for {config.num_iter} steps")

@@ -51,8 +51,6 @@ flags.DEFINE_integer("batch_size", evaluation.EvalConfig.batch_size, "Face crops
 FLAGS = flags.FLAGS
 
 
-
-
 def main(argv):
     cli.no_arguments(argv)
     # A setting left out is None: the calibration decides it.

@@ -66,8 +66,6 @@ flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples held for shu
 FLAGS = flags.FLAGS
 
 
-
-
 def main(argv):
     cli.no_arguments(argv)
     from unet_industrial import run_dir as run_files
@@ -86,9 +84,7 @@ def main(argv):
         from unet_industrial import jobs
 
         jobs.run(config, run_dir)
-    except config_lib.ConfigError as error:
-        cli.fail(error)
-    except FileNotFoundError as error:
+    except (config_lib.ConfigError, FileNotFoundError) as error:
         cli.fail(error)
 
 
