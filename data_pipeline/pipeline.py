@@ -94,9 +94,8 @@ def prepare(config):
         elif result["note"]:
             logging.info("%s: %s", result["video_id"], result["note"])
         results.append(result)
-    usable = [r for r in results if r["status"] == "ok" and r["examples"]]
     previous = _load_manifest(config.out_dir)
-    shard_names = shards.write_shards(config.out_dir, usable, config.examples_per_shard)
+    shard_names = shards.write_shards(config.out_dir, results, config.examples_per_shard)
     shards.remove_stale_shards(config.out_dir, previous, shard_names)
 
     skipped = [{"video_id": s.video_id, "reason": s.reason, "detail": s.detail} for s in scan.skipped]

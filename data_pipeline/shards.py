@@ -16,6 +16,7 @@ import math
 import multiprocessing
 import os
 import re
+import shutil
 import time
 
 from absl import logging
@@ -68,38 +69,67 @@ def shard_name(split, index, count):
     return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
+def plan_shards(results, examples_per_shard):
+    """Which videos go into which shard of each split, in the order they are written.
+
+    The plan depends only on the ids and example counts of the usable videos,
+    so any runner and any number of workers give the same shards.
+
+    Args:
+      results: result dicts of a run's videos; skipped ones and those
+        without examples are left out.
+      examples_per_shard: target examples per shard.
+
+    Returns:
+      {split: [(shard file name, [video id, ...]), ...]}.
+    """
+    usable = [r for r in results if r["status"] == "ok" and r["examples"]]
+    plan = {}
+    for split in sorted({result["split"] for result in usable}):
+        videos = sorted((r for r in usable if r["split"] == split), key=lambda r: r["video_id"])
+        count = num_shards(sum(r["examples"] for r in videos), examples_per_shard)
+        # Videos go to shards by a hash of their id: balanced, and stable when a dataset grows.
+        members = [[] for _ in range(count)]
+        for result in videos:
+            members[int(hashlib.sha1(result["video_id"].encode()).hexdigest(), 16) % count].append(
+                result["video_id"])
+        plan[split] = [(shard_name(split, index, count), ids) for index, ids in enumerate(members)]
+    return plan
+
+
+def shard_names(plan):
+    """{split: [shard file names]} of a `plan_shards` plan."""
+    return {split: [name for name, _ in split_shards] for split, split_shards in plan.items()}
+
+
+def write_shard(out_dir, name, video_ids):
+    """Concatenates the work files of `video_ids` into the shard `out_dir/name`, atomically."""
+    work_dir = os.path.join(out_dir, WORK_DIR)
+    tmp_path = files.temporary_sibling(os.path.join(out_dir, name))
+    with open(tmp_path, "wb") as shard:
+        for video_id in video_ids:
+            with open(os.path.join(work_dir, f"{work_key(video_id)}.tfrecord"), "rb") as f:
+                # Streamed: a densely sampled long video's records need not fit in memory.
+                shutil.copyfileobj(f, shard)
+    os.replace(tmp_path, os.path.join(out_dir, name))
+
+
 def write_shards(out_dir, results, examples_per_shard):
-    """Concatenates finished videos into shards per split.
+    """Writes every shard of `plan_shards(results, examples_per_shard)` into out_dir.
 
     Args:
       out_dir: the output folder (work files under out_dir/.work).
-      results: result dicts of every finished video with examples.
+      results: result dicts of a run's videos (see plan_shards).
       examples_per_shard: target examples per shard.
 
     Returns:
       {split: [shard file names]}.
     """
-    work_dir = os.path.join(out_dir, WORK_DIR)
-    shards = {}
-    for split in sorted({result["split"] for result in results}):
-        videos = sorted((r for r in results if r["split"] == split), key=lambda r: r["video_id"])
-        count = num_shards(sum(r["examples"] for r in videos), examples_per_shard)
-        # Videos go to shards by a hash of their id: balanced, and stable when a dataset grows.
-        members = [[] for _ in range(count)]
-        for result in videos:
-            members[int(hashlib.sha1(result["video_id"].encode()).hexdigest(), 16) % count].append(result)
-        names = []
-        for index, shard_videos in enumerate(members):
-            name = shard_name(split, index, count)
-            tmp_path = files.temporary_sibling(os.path.join(out_dir, name))
-            with open(tmp_path, "wb") as shard:
-                for result in shard_videos:
-                    with open(os.path.join(work_dir, f"{work_key(result['video_id'])}.tfrecord"), "rb") as f:
-                        shard.write(f.read())
-            os.replace(tmp_path, os.path.join(out_dir, name))
-            names.append(name)
-        shards[split] = names
-    return shards
+    plan = plan_shards(results, examples_per_shard)
+    for split_shards in plan.values():
+        for name, video_ids in split_shards:
+            write_shard(out_dir, name, video_ids)
+    return shard_names(plan)
 
 
 def remove_stale_shards(out_dir, previous_manifest, current_shards):
