@@ -7,6 +7,9 @@ from data_pipeline.layouts import COMPRESSIONS, FFPP_METHODS, READERS
 
 MASK_SOURCES = ("auto", "diff", "provided")
 IMAGE_FORMATS = ("png", "jpeg")
+# local: a process pool on this machine (shards.process_all); beam: an Apache Beam pipeline
+# (data_pipeline.beam_runner) on any Beam runner.
+RUNNERS = ("local", "beam")
 
 
 class PrepareError(ValueError):
@@ -17,7 +20,8 @@ class PrepareError(ValueError):
 class PrepareConfig:
     """What the TFRecords of one output folder depend on.
 
-    Attributes mirror the flags of data_pipeline.prepare (see its --help).
+    Attributes mirror the flags of data_pipeline.prepare (see its --help);
+    beam_options are the Beam pipeline options given after `--`.
     """
 
     layout: str = "ffpp"
@@ -38,10 +42,14 @@ class PrepareConfig:
     num_workers: int = 1
     examples_per_shard: int = 1024
     max_videos: int = 0
+    runner: str = "local"
+    beam_runner: str = "DirectRunner"
+    beam_options: tuple = ()
 
     def output_options(self):
         """The fields that change the records (a rerun with other values must not reuse work)."""
-        ignored = {"data_dir", "out_dir", "num_workers", "examples_per_shard", "max_videos"}
+        ignored = {"data_dir", "out_dir", "num_workers", "examples_per_shard", "max_videos", "runner",
+                   "beam_runner", "beam_options"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in ignored}
 
 
@@ -69,3 +77,23 @@ def validate(config):
         raise PrepareError(f"--crop_scale={config.crop_scale} must be at least 1")
     if not 1 <= config.jpeg_quality <= 100:
         raise PrepareError("--jpeg_quality must be in 1..100")
+    if config.runner not in RUNNERS:
+        raise PrepareError(f"--runner={config.runner!r} is not one of {', '.join(RUNNERS)}")
+    if config.runner == "beam":
+        _validate_beam(config)
+    elif config.beam_options:
+        raise PrepareError(f"unexpected arguments: {' '.join(config.beam_options)} "
+                           "(pipeline options after -- are for --runner=beam)")
+
+
+def _validate_beam(config):
+    # A Beam run's parallelism is the Beam runner's (e.g. --direct_num_workers); a --num_workers
+    # that silently did nothing would leave a big job on one core.
+    if config.num_workers != 1:
+        raise PrepareError("--num_workers is for --runner=local; with --runner=beam the Beam runner's "
+                           "options after -- set the parallelism (e.g. --direct_num_workers=8)")
+    stray = [option for option in config.beam_options if not option.startswith("-")]
+    if stray:
+        raise PrepareError(f"unexpected arguments: {' '.join(stray)} (Beam pipeline options start with --)")
+    if any(option.split("=")[0] == "--runner" for option in config.beam_options):
+        raise PrepareError("give the Beam runner as --beam_runner=NAME, not as a pipeline option after --")

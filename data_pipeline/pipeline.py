@@ -63,17 +63,43 @@ def _speed(results):
             "seconds_by_stage": {name: round(value, 2) for name, value in sorted(stages.items())}}
 
 
+def _beam_runner():
+    """data_pipeline.beam_runner, imported only for --runner=beam: Beam is an optional dependency."""
+    try:
+        from data_pipeline import beam_runner
+    except ModuleNotFoundError as error:
+        if error.name != "apache_beam":
+            raise
+        raise PrepareError("--runner=beam needs Apache Beam: pip install -r requirements-beam.txt") from error
+    return beam_runner
+
+
+def _log(result):
+    if result["status"] != "ok":
+        logging.warning("skipping %s: %s (%s)", result["video_id"], result["reason"], result["detail"])
+    elif result["note"]:
+        logging.info("%s: %s", result["video_id"], result["note"])
+
+
 def prepare(config):
     """Runs preparation for a validated PrepareConfig and returns the manifest.
 
     Rerunning on the same folder skips finished videos; a folder prepared
-    with other record-changing options is refused.
+    with other record-changing options is refused. config.runner picks who
+    runs the per-video work and writes the shards: processes on this machine
+    (shards.process_all, shards.write_shards) or a Beam pipeline
+    (beam_runner.run); both give the same shards.
 
     Raises:
       PrepareError: for a folder that is not of the layout, or reused with
-        other options.
+        other options; for --runner=beam, Beam missing or an unknown Beam
+        runner.
     """
     started = time.perf_counter()
+    if config.runner == "beam":
+        # Before the scan, so that a bad Beam set-up fails at once.
+        beam_runner = _beam_runner()
+        beam_options = beam_runner.pipeline_options(config.beam_runner, config.beam_options)
     try:
         scan = layouts.scan(config.layout, config.data_dir,
                             **({"compressions": config.compressions, "methods": config.methods}
@@ -87,15 +113,19 @@ def prepare(config):
     _check_reuse(config, config.out_dir)
     work_dir = os.path.join(config.out_dir, shards.WORK_DIR)
 
-    results = []
-    for result in shards.process_all(items, extract.extract_video, (config,), work_dir, config.num_workers):
-        if result["status"] != "ok":
-            logging.warning("skipping %s: %s (%s)", result["video_id"], result["reason"], result["detail"])
-        elif result["note"]:
-            logging.info("%s: %s", result["video_id"], result["note"])
-        results.append(result)
     previous = _load_manifest(config.out_dir)
-    shard_names = shards.write_shards(config.out_dir, results, config.examples_per_shard)
+    if config.runner == "beam":
+        results, shard_names = beam_runner.run(items, extract.extract_video, (config,), config.out_dir,
+                                               config.examples_per_shard, beam_options)
+        for result in results:
+            _log(result)
+    else:
+        results = []
+        for result in shards.process_all(items, extract.extract_video, (config,), work_dir,
+                                         config.num_workers):
+            _log(result)
+            results.append(result)
+        shard_names = shards.write_shards(config.out_dir, results, config.examples_per_shard)
     shards.remove_stale_shards(config.out_dir, previous, shard_names)
 
     skipped = [{"video_id": s.video_id, "reason": s.reason, "detail": s.detail} for s in scan.skipped]

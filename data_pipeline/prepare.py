@@ -7,6 +7,15 @@ Writes `{split}-{i:05d}-of-{n:05d}.tfrecord` shards and `manifest.json` into
 --out_dir. A rerun on the same folder skips the videos already done. Bad
 videos are skipped with their reason (listed in the manifest); the exit
 status is non-zero only when nothing usable was produced.
+
+--runner=beam runs the same work as an Apache Beam pipeline (pip install -r
+requirements-beam.txt) on --beam_runner, Beam's pipeline options after `--`:
+
+    python -m data_pipeline.prepare --layout=dfdc --data_dir=/shared/dfdc --out_dir=/shared/dfdc-tf \
+        --runner=beam --beam_runner=FlinkRunner -- --flink_master=HOST:8081 \
+        --environment_type=EXTERNAL --environment_config=localhost:50000
+
+Input and output must then be on storage every Beam worker sees (see data_pipeline/beam_runner.py).
 """
 
 import os
@@ -45,14 +54,23 @@ flags.DEFINE_list("methods", list(_D.methods), "FF++ manipulation methods to rea
 flags.DEFINE_integer("num_workers", _D.num_workers, "Processes working on videos in parallel.")
 flags.DEFINE_integer("examples_per_shard", _D.examples_per_shard, "Target examples per shard.")
 flags.DEFINE_integer("max_videos", _D.max_videos, "If positive, only the first n videos (for trials).")
+flags.DEFINE_enum("runner", _D.runner, config_lib.RUNNERS,
+                  "local: --num_workers processes on this machine; beam: an Apache Beam pipeline, its "
+                  "pipeline options after -- (needs requirements-beam.txt).")
+flags.DEFINE_string("beam_runner", _D.beam_runner,
+                    "Beam runner for --runner=beam: DirectRunner, FnApiRunner (the one that honours "
+                    "--direct_num_workers), DataflowRunner, FlinkRunner, SparkRunner, ...")
 
 FLAGS = flags.FLAGS
 
 
 def main(argv):
-    cli.no_arguments(argv)
-    values = {name: FLAGS[name].value for name in config_lib.PrepareConfig.__dataclass_fields__}
+    # absl leaves what follows `--` in argv: Beam's pipeline options (validate refuses them
+    # without --runner=beam, as cli.no_arguments would).
+    values = {name: FLAGS[name].value for name in config_lib.PrepareConfig.__dataclass_fields__
+              if name != "beam_options"}
     values["compressions"], values["methods"] = tuple(values["compressions"]), tuple(values["methods"])
+    values["beam_options"] = tuple(argv[1:])
     config = config_lib.PrepareConfig(**values)
     try:
         config_lib.validate(config)
