@@ -10,6 +10,8 @@ import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared")
+# Flags that keep `python -m data_pipeline.prepare` quick in tests: 3 frames a video, 64-pixel crops.
+PREPARE_FAST = ["--frames_per_video=3", "--detect_every=2", "--image_size=64"]
 
 
 def make_face_like_example(rng, size, fake):
@@ -63,6 +65,17 @@ def write_shards(out_dir, split, num_examples, size=32, num_shards=2, seed=0):
     for writer in writers:
         writer.close()
     return os.path.join(out_dir, f"{split}-*.tfrecord")
+
+
+def read_records(out_dir, split="*"):
+    """The parsed examples of the `{split}-*.tfrecord` shards in out_dir, shard by shard, as numpy values."""
+    import tensorflow as tf
+
+    from data_pipeline import schema
+
+    paths = sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{split}-*.tfrecord")))
+    return [{key: value.numpy() for key, value in schema.parse_example(record).items()}
+            for record in tf.data.TFRecordDataset(paths)]
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,14 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from data_pipeline import faces, schema, synthetic, video
 
-from conftest import SHARED_DIR, run_module, write_video
+from conftest import PREPARE_FAST as FAST
+from conftest import SHARED_DIR, read_records, run_module, write_video
 
 REALDATA = os.path.join(SHARED_DIR, "realdata")
 FFPP_ORIGINAL = os.path.join(REALDATA, "ffpp", "original_sequences", "youtube", "c23", "videos", "519.mp4")
-FAST = ["--frames_per_video=3", "--detect_every=2", "--image_size=64"]
-
-
-def _records(out_dir, split="*"):
-    files = sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{split}-*.tfrecord")))
-    return [{key: value.numpy() for key, value in schema.parse_example(r).items()}
-            for r in tf.data.TFRecordDataset(files)]
 
 
 def _mask(record):
@@ -42,7 +35,7 @@ def test_real_ffpp_pair_gives_real_and_fake_records(tmp_path):
     result = _prepare(out_dir, "--layout=ffpp", f"--data_dir={os.path.join(REALDATA, 'ffpp')}", *FAST)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out_dir)) == [".work", "manifest.json", "train-00000-of-00001.tfrecord"]
-    records = _records(out_dir)
+    records = read_records(out_dir)
     by_video = {}
     for record in records:
         by_video.setdefault(record[schema.VIDEO_ID].decode(), []).append(record)
@@ -135,7 +128,7 @@ def test_bad_inputs_are_logged_skips_and_the_run_goes_on(tmp_path, messy_dfdc):
         "dfdc_train_part_0/truncated": "unreadable_video",
         "dfdc_train_part_0/unreadable": "unreadable_video",
     }
-    records = _records(out_dir)
+    records = read_records(out_dir)
     assert sorted({r[schema.VIDEO_ID].decode() for r in records}) == [
         "dfdc_train_part_0/audio_only", "dfdc_train_part_0/fake", "dfdc_train_part_0/real"]
     assert _manifest(out_dir)["mask_empty"] == ["dfdc_train_part_0/audio_only"]
@@ -172,7 +165,7 @@ def test_drop_empty_fakes_leaves_out_fakes_without_a_difference(tmp_path, messy_
     result = _prepare(out_dir, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST, "--drop_empty_fakes")
     assert result.returncode == 0, result.stderr
     assert _manifest(out_dir)["skipped"]["by_reason"]["mask_empty"] == 1
-    assert b"dfdc_train_part_0/audio_only" not in {r[schema.VIDEO_ID] for r in _records(out_dir)}
+    assert b"dfdc_train_part_0/audio_only" not in {r[schema.VIDEO_ID] for r in read_records(out_dir)}
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -198,8 +191,8 @@ def test_all_faces_gives_one_record_per_face(tmp_path, face_frames):
     assert _prepare(main_face, "--layout=dfdc", f"--data_dir={tmp_path / 'data'}", *FAST).returncode == 0
     assert _prepare(every_face, "--layout=dfdc", f"--data_dir={tmp_path / 'data'}", *FAST,
                     "--all_faces").returncode == 0
-    assert sorted(r[schema.FACE_NUMBER] for r in _records(main_face)) == [0, 0, 0]
-    records = _records(every_face)
+    assert sorted(r[schema.FACE_NUMBER] for r in read_records(main_face)) == [0, 0, 0]
+    records = read_records(every_face)
     assert sorted(r[schema.FACE_NUMBER] for r in records) == [0, 0, 0, 1, 1, 1]
     for index in {r[schema.FRAME_INDEX] for r in records}:
         left, right = sorted((r[schema.BOX] for r in records if r[schema.FRAME_INDEX] == index),
@@ -214,7 +207,7 @@ def test_provided_masks_are_cut_with_the_face(tmp_path):
     out_dir = tmp_path / "out"
     result = _prepare(out_dir, "--layout=ffpp", f"--data_dir={corpus}", *FAST, "--mask_source=provided")
     assert result.returncode == 0, result.stderr
-    fakes = [r for r in _records(out_dir) if r[schema.LABEL] == 1]
+    fakes = [r for r in read_records(out_dir) if r[schema.LABEL] == 1]
     assert len(fakes) == 6 * 3
     for record in fakes:
         fake_path = os.path.join(corpus, "manipulated_sequences", "Deepfakes", "c23", "videos",

@@ -1,0 +1,108 @@
+"""`python -m data_pipeline.prepare --runner=beam`: the local runner's examples, shards and manifest."""
+
+import hashlib
+import json
+import os
+import sys
+
+import pytest
+
+import data_pipeline
+from data_pipeline import config as config_lib
+from data_pipeline import pipeline, schema, synthetic
+
+from conftest import PREPARE_FAST, read_records, run_module
+
+# 4 videos of 3 frames a split: 3 shards of each split to plan and write.
+FLAGS = [*PREPARE_FAST, "--examples_per_shard=4"]
+# Two worker processes, each running the per-video work. The runner is named FnApiRunner, the engine
+# of Beam's Python DirectRunner for batch pipelines and the one that honours these options: Beam
+# 2.77's "DirectRunner" first tries Prism, a binary it downloads from GitHub, which ignores them,
+# so that name would run one way on a machine with internet and another way without.
+BEAM_MULTI_PROCESSING = ["--runner=beam", "--beam_runner=FnApiRunner", "--", "--direct_num_workers=2",
+                         "--direct_running_mode=multi_processing"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A synthetic FF++ corpus: 6 originals and their 6 Deepfakes, a pair of each in train, val and test."""
+    root = str(tmp_path_factory.mktemp("corpus"))
+    synthetic.generate(root, num_originals=6, methods=("Deepfakes",), compressions=("c23",), seconds=0.4,
+                       progress=False)
+    return root
+
+
+def _prepare(corpus, out_dir, *flags):
+    result = run_module("data_pipeline.prepare", "--layout=ffpp", f"--data_dir={corpus}",
+                        f"--out_dir={out_dir}", *FLAGS, *flags)
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(out_dir, "manifest.json")) as f:
+        return json.load(f)
+
+
+def _examples(out_dir, split):
+    """{(video id, frame index, face number): (sha1 of the image, sha1 of the mask)} of a split."""
+    def sha1(data):
+        return hashlib.sha1(data).hexdigest()
+
+    return {(r[schema.VIDEO_ID], int(r[schema.FRAME_INDEX]), int(r[schema.FACE_NUMBER])):
+            (sha1(r[schema.IMAGE]), sha1(r[schema.MASK])) for r in read_records(out_dir, split)}
+
+
+def _shard_files(out_dir):
+    return sorted(name for name in os.listdir(out_dir) if name.endswith(".tfrecord"))
+
+
+def test_beam_writes_the_same_examples_shards_and_counts_as_the_local_runner(tmp_path, corpus):
+    local = _prepare(corpus, tmp_path / "local")
+    beam = _prepare(corpus, tmp_path / "beam", *BEAM_MULTI_PROCESSING)
+    assert (local["config"]["runner"], beam["config"]["runner"]) == ("local", "beam")
+    assert beam["counts"] == local["counts"]
+    assert beam["skipped"] == local["skipped"] == {"by_reason": {}, "videos": []}
+    assert sorted(beam["shards"]) == ["test", "train", "val"]
+    for split, names in beam["shards"].items():
+        assert names == [f"{split}-{i:05d}-of-00003.tfrecord" for i in range(3)]
+        examples = _examples(tmp_path / "beam", split)
+        assert len(examples) == beam["counts"]["examples"][split]["total"] == 12
+        assert examples == _examples(tmp_path / "local", split)
+    assert beam["shards"] == local["shards"]
+    # Same plan, same per-video work files: the shards are the same bytes.
+    assert _shard_files(tmp_path / "beam") == _shard_files(tmp_path / "local")
+    for name in _shard_files(tmp_path / "local"):
+        assert (tmp_path / "beam" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def test_beam_resumes_a_folder_without_redoing_its_videos(tmp_path, corpus):
+    out_dir = tmp_path / "out"
+    _prepare(corpus, out_dir)
+    work = out_dir / ".work"
+    done = {path.name: path.stat().st_mtime_ns for path in work.iterdir() if path.suffix == ".tfrecord"}
+    shards = {name: (out_dir / name).read_bytes() for name in _shard_files(out_dir)}
+    # Beam in this one process (see BEAM_MULTI_PROCESSING): nothing is left to do but the shards.
+    _prepare(corpus, out_dir, "--runner=beam", "--beam_runner=FnApiRunner")
+    assert {name: (work / name).stat().st_mtime_ns for name in done} == done
+    assert {name: (out_dir / name).read_bytes() for name in _shard_files(out_dir)} == shards
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--runner=beam", "--beam_runner=NoSuch"], "--beam_runner='NoSuch': Unexpected pipeline runner"),
+    (["--runner=beam", "--num_workers=2"], "--num_workers is for --runner=local"),
+    (["--runner=beam", "--", "--runner=FlinkRunner"], "give the Beam runner as --beam_runner"),
+    (["--", "--direct_num_workers=2"], "unexpected arguments: --direct_num_workers=2"),
+])
+def test_bad_beam_command_lines(tmp_path, flags, message):
+    result = run_module("data_pipeline.prepare", "--layout=ffpp", "--data_dir=.", f"--out_dir={tmp_path}",
+                        *flags)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
+
+
+def test_beam_missing_is_one_error_naming_its_requirements_file(tmp_path, monkeypatch):
+    # As if Beam were not installed: importing it fails, and beam_runner is imported afresh.
+    monkeypatch.setitem(sys.modules, "apache_beam", None)
+    monkeypatch.delitem(sys.modules, "data_pipeline.beam_runner", raising=False)
+    monkeypatch.delattr(data_pipeline, "beam_runner", raising=False)
+    config = config_lib.PrepareConfig(data_dir=str(tmp_path), out_dir=str(tmp_path / "out"), runner="beam")
+    with pytest.raises(config_lib.PrepareError, match=r"pip install -r requirements-beam\.txt"):
+        pipeline.prepare(config)
