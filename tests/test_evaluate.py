@@ -195,7 +195,7 @@ def test_report_figures_are_scikit_learns_on_the_csv_columns(evaluated):
     assert report["calibration"] == _load_report(os.path.join(evaluated, "calibration.json"))
     assert report["checkpoint"] == os.path.join("checkpoints", "last.keras") and not report["calibrated"]
     assert report["settings"] == {"checkpoint": "best", "frame_score": "area", "pixel_threshold": 0.5,
-                                  "aggregation": "mean"}
+                                  "aggregation": "mean", "tta": "dihedral"}
 
     rows = _rows(os.path.join(folder, "per_frame.csv"))
     frames = _frames(rows)
@@ -248,9 +248,10 @@ def test_report_figures_are_scikit_learns_on_the_csv_columns(evaluated):
 def test_calibration_maximises_balanced_accuracy_on_val(evaluated, data):
     calibration = _load_report(os.path.join(evaluated, "calibration.json"))
     assert {name: calibration[name]
-            for name in ("frame_score", "pixel_threshold", "aggregation", "checkpoint", "data_pattern")} == {
+            for name in ("frame_score", "pixel_threshold", "aggregation", "tta", "checkpoint",
+                         "data_pattern")} == {
         "frame_score": "area", "pixel_threshold": 0.5, "aggregation": "mean", "checkpoint": "best",
-        "data_pattern": data["val"][0]}
+        "data_pattern": data["val"][0], "tta": "dihedral"}
     report = _load_report(os.path.join(evaluated, "eval", "val", "report.json"))
     assert report["calibrated"] and report["calibration"] == calibration
     frames = _frames(_rows(os.path.join(evaluated, "eval", "val", "per_frame.csv")))
@@ -296,8 +297,11 @@ def test_settings_come_from_the_calibration_and_must_match_it():
 
     assert settings(None) == evaluation.DEFAULT_SETTINGS
     assert settings(None, aggregation="topk_mean")["aggregation"] == "topk_mean"
+    # A calibration written before test-time augmentation existed was made without it.
     assert settings(calibration) == {"checkpoint": "last", "frame_score": "max", "pixel_threshold": 0.5,
-                                     "aggregation": "median"}
+                                     "aggregation": "median", "tta": "none"}
+    with pytest.raises(ConfigError, match="--tta='dihedral' differs from 'none'"):
+        settings(calibration, tta="dihedral")
     with pytest.raises(ConfigError, match="--aggregation='mean' differs from 'median'.*recalibrate"):
         settings(calibration, aggregation="mean")
     with pytest.raises(ConfigError, match="--checkpoint='best' differs"):
@@ -362,6 +366,7 @@ def test_data_that_cannot_be_evaluated_are_refused_before_anything_is_written(tm
     ("bare", ["--calibrate", "--split=../test"], "--split='../test' must be a plain folder name"),
     ("bare", ["--calibrate", "--pixel_threshold=1.5"], "--pixel_threshold=1.5 must be between 0 and 1"),
     ("calibrated", ["--frame_score=max"], "--frame_score='max' differs from 'area'"),
+    ("calibrated", ["--tta=none"], "--tta='none' differs from 'dihedral'"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, data, bare_run, evaluated, case, flags,
                                                            message):

@@ -39,3 +39,33 @@ def test_a_run_without_a_model_is_refused(tmp_path):
         inference.load(str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="--checkpoint='first'"):
         inference.load(str(tmp_path), "first")
+
+
+def _trained(model):
+    return inference.TrainedModel(model, 32, 3, "in-memory", None)
+
+
+def test_dihedral_tta_turns_each_view_back_before_averaging():
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    # A per-pixel model: every view, turned back, predicts exactly what the
+    # plain view does, so the average equals it only if each view is undone right.
+    pixelwise = keras.Model(inputs, keras.layers.Conv2D(1, 1, kernel_initializer="ones")(inputs))
+    images = np.random.default_rng(1).uniform(-1, 1, (5, 32, 32, 3)).astype(np.float32)
+    plain = _trained(pixelwise).model_input_probabilities(images, "none")
+    averaged = _trained(pixelwise).model_input_probabilities(images, "dihedral", batch_size=2)
+    np.testing.assert_allclose(averaged, plain, atol=1e-6)
+    # A model that knows where it is (a bias that grows to the right): the
+    # average is over the eight placements of that bias, turned back.
+    ramp = np.tile(np.linspace(-3, 3, 32, dtype=np.float32), (32, 1))[None, :, :, None]
+    positional = keras.Model(inputs, keras.layers.Lambda(lambda x: x[..., :1] + ramp)(inputs))
+    expected = np.mean([1 / (1 + np.exp(-(images[..., 0] + np.rot90(
+        (ramp[..., 0][:, :, ::-1] if flip else ramp[..., 0]), -turns, axes=(1, 2)))))
+        for turns in range(4) for flip in (False, True)], axis=0)
+    np.testing.assert_allclose(_trained(positional).model_input_probabilities(images, "dihedral"), expected,
+                               atol=1e-5)
+    plain = _trained(positional).model_input_probabilities(images, "none")
+    assert not np.allclose(plain, expected, atol=1e-2)
+    with pytest.raises(ConfigError, match="--tta='flips' is not one of none, dihedral"):
+        _trained(pixelwise).model_input_probabilities(images, "flips")

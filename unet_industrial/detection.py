@@ -310,7 +310,7 @@ def _score_crops(model, calibration, crops, keep_areas):
     """Each crop's score, and its fake area (probability > pixel_threshold, a bool mask) or None."""
     scores, areas, threshold = [], [], calibration.pixel_threshold
     for start in range(0, len(crops), MODEL_CHUNK):
-        probabilities = model.probabilities(np.stack(crops[start:start + MODEL_CHUNK]))
+        probabilities = model.probabilities(np.stack(crops[start:start + MODEL_CHUNK]), calibration.tta)
         scores.extend(verdicts.frame_scores(probabilities, calibration.frame_score, threshold))
         areas.extend(probabilities > threshold if keep_areas else [None] * len(probabilities))
     return scores, areas

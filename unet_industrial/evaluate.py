@@ -8,8 +8,9 @@ r"""Evaluates a trained run on a split: frame, video and pixel figures in runs/N
     python -m unet_industrial.evaluate --run_dir=runs/ffpp-c23 \
         --data_pattern='data/tfrecords/test-*.tfrecord' --split=test
 
---checkpoint, --frame_score, --pixel_threshold and --aggregation left out
-take the calibration's values (with --calibrate: best, area, 0.5, mean);
+--checkpoint, --frame_score, --pixel_threshold, --aggregation and --tta left
+out take the calibration's values (with --calibrate: best, area, 0.5, mean,
+dihedral);
 given explicitly, they must match it. This module only parses flags into an
 EvalConfig and calls unet_industrial.evaluation; bad input gets one line on
 stderr and exit status 2, before anything is written.
@@ -43,6 +44,10 @@ flags.DEFINE_float("pixel_threshold", _D["pixel_threshold"],
                    "A pixel is fake above this probability." + _CALIBRATED)
 flags.DEFINE_enum("aggregation", _D["aggregation"], verdicts.AGGREGATIONS,
                   "Video score from its frames' scores." + _CALIBRATED)
+flags.DEFINE_enum("tta", _D["tta"], verdicts.TTAS,
+                  "Test-time augmentation: dihedral averages the probabilities of the 8 flips and "
+                  "quarter turns of each crop (the views the reference augmentation trains on)."
+                  + _CALIBRATED)
 flags.DEFINE_bool("calibrate", False,
                   "Calibrate the frame and video thresholds on these data (meant for --split=val), "
                   "write <run_dir>/calibration.json, and report with them.")

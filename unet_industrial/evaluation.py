@@ -74,7 +74,7 @@ from unet_industrial.config import CHECKPOINTS, ConfigError, check_pattern
 EVAL_DIR = "eval"
 # Used by a calibration run for each setting the command line leaves out.
 DEFAULT_SETTINGS = {"checkpoint": "best", "frame_score": "area", "pixel_threshold": 0.5,
-                    "aggregation": "mean"}
+                    "aggregation": "mean", "tta": "dihedral"}
 # log_loss needs probabilities strictly inside (0, 1).
 LOG_LOSS_EPSILON = 1e-6
 OVERLAY_EXAMPLES = 8  # half fakes, half reals
@@ -99,8 +99,8 @@ class EvalConfig:
       run_dir: the training run folder (runs/NAME).
       data_pattern: glob of the TFRecord shards to evaluate on.
       split: name of the report folder, eval/<split>.
-      checkpoint, frame_score, pixel_threshold, aggregation: the scoring
-        settings (see verdicts); None takes the calibration's, or with
+      checkpoint, frame_score, pixel_threshold, aggregation, tta: the
+        scoring settings (see verdicts and inference); None takes the calibration's, or with
         `calibrate` DEFAULT_SETTINGS. Given explicitly they must match the
         calibration (whose thresholds hold only for its settings), except
         pixel_threshold when frame scores do not use it (frame_score max or
@@ -117,6 +117,7 @@ class EvalConfig:
     frame_score: str | None = None
     pixel_threshold: float | None = None
     aggregation: str | None = None
+    tta: str | None = None
     calibrate: bool = False
     batch_size: int = 32
 
@@ -131,6 +132,7 @@ def validate(config):
     _choice("checkpoint", config.checkpoint, CHECKPOINTS)
     _choice("frame_score", config.frame_score, verdicts.FRAME_SCORES)
     _choice("aggregation", config.aggregation, verdicts.AGGREGATIONS)
+    _choice("tta", config.tta, verdicts.TTAS)
     if config.pixel_threshold is not None and not 0 < config.pixel_threshold < 1:
         raise ConfigError(f"--pixel_threshold={config.pixel_threshold} must be between 0 and 1")
     if config.batch_size <= 0:
@@ -157,7 +159,7 @@ def resolve_settings(config, calibration):
       calibration: the run's verdicts.Calibration, or None when calibrating.
 
     Returns:
-      A dict with checkpoint, frame_score, pixel_threshold and aggregation.
+      A dict with checkpoint, frame_score, pixel_threshold, aggregation and tta.
 
     Raises:
       ConfigError: for an explicit setting that differs from the calibration's.
@@ -201,8 +203,7 @@ CROP_COLUMNS = ("video_id", "frame_index", "face_number", "method", "compression
 
 def _score_batch(trained, batch, settings):
     """CROP_COLUMNS of one reader batch, and its probability maps and true masks."""
-    logits = np.asarray(trained.model.predict_on_batch(batch["image"]), np.float64)[..., 0]
-    probabilities = verdicts.sigmoid(logits)
+    probabilities = trained.model_input_probabilities(batch["image"], settings["tta"], len(batch["image"]))
     true = batch["mask"][..., 0] > 0.5
     predicted = probabilities > settings["pixel_threshold"]
     iou, dice = _overlap(predicted, true)
@@ -408,7 +409,8 @@ def calibrate(frames, settings, data_pattern):
     calibration = verdicts.Calibration(
         frame_score=settings["frame_score"], pixel_threshold=settings["pixel_threshold"],
         frame_threshold=frame["threshold"], aggregation=aggregation, video_threshold=video["threshold"],
-        frame=frame, video=video, checkpoint=settings["checkpoint"], data_pattern=data_pattern)
+        frame=frame, video=video, checkpoint=settings["checkpoint"], data_pattern=data_pattern,
+        tta=settings["tta"])
     logging.info("calibrated on %s: frame threshold %.4g (balanced accuracy %.4f), "
                  "video threshold %.4g (%.4f)", data_pattern, frame["threshold"], frame["balanced_accuracy"],
                  video["threshold"], video["balanced_accuracy"])

@@ -22,6 +22,8 @@ from data_pipeline import files
 
 FRAME_SCORES = ("area", "max", "mean")
 AGGREGATIONS = ("mean", "median", "topk_mean", "fake_fraction", "confident")
+# Test-time augmentations of the model's input (see inference.TTA_VIEWS).
+TTAS = ("none", "dihedral")
 CALIBRATION = "calibration.json"
 # topk_mean averages the highest quarter of the frame scores (at least one).
 TOP_FRACTION = 0.25
@@ -173,6 +175,8 @@ class Calibration:
       video: the same for videos.
       checkpoint: which checkpoint ("best" or "last") was calibrated.
       data_pattern: the validation records it was calibrated on.
+      tta: the test-time augmentation of the probabilities (one of TTAS);
+        calibrations written before it existed were made without one.
     """
 
     frame_score: str
@@ -184,6 +188,7 @@ class Calibration:
     video: dict
     checkpoint: str
     data_pattern: str
+    tta: str = "none"
 
     def save(self, run_dir):
         """Writes calibration.json into `run_dir` atomically; returns its path."""
