@@ -27,7 +27,7 @@ from absl import logging
 from data_pipeline import files
 from unet_industrial import data, run_dir as run_files
 from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
-from unet_industrial.losses import BatchLoss, add_l2_weight_decay
+from unet_industrial.losses import BatchLoss, add_l2_weight_decay, batch_loss
 from unet_industrial.metrics import Dice, IoU, segmentation_metrics
 from unet_industrial.model import build_unet
 from unet_industrial.summaries import SummaryWriter
@@ -71,7 +71,8 @@ def make_optimizer(config):
 
 
 def _reconstruction_loss_metric(config):
-    return keras.metrics.MeanMetricWrapper(BatchLoss(config.loss_fn_name), name=RECONSTRUCTION_LOSS)
+    # The unscaled batch value: BatchLoss itself is divided by the replica count.
+    return keras.metrics.MeanMetricWrapper(batch_loss, name=RECONSTRUCTION_LOSS, kind=config.loss_fn_name)
 
 
 def compile_for_training(model, config, metrics=True):
