@@ -151,7 +151,7 @@ def _balanced_repeat(dataset, seed):
 
 
 def make_dataset(file_pattern, *, image_size, channels, batch_size, training, augmentation="faces",
-                 balance_classes=False, seed=0, shuffle_buffer=2048, max_batches=0):
+                 balance_classes=False, seed=0, shuffle_buffer=2048, max_batches=0, worker=None):
     """Builds the input pipeline for training or evaluation.
 
     Args:
@@ -166,15 +166,32 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
       seed: seeds shuffling, balancing and augmentation.
       shuffle_buffer: examples held for shuffling.
       max_batches: if positive, stop after this many batches.
+      worker: (index, count) of a process of a multi-worker tf.distribute
+        run: read only files index, index + count, ... (whole files, so no
+        two workers read the same example) and turn tf.distribute's own
+        sharding off. Its tf.data auto-sharding by file cannot do this: it
+        finds no file source behind the augmentation's random seeds.
 
     Returns:
       A `tf.data.Dataset` of (images, masks) batches: images float32 in
       [-1, 1] shaped (batch, image_size, image_size, channels), masks float32
       in {0, 1} shaped (batch, image_size, image_size, 1).
+
+    Raises:
+      FileNotFoundError: naming the pattern, when nothing matches, or when
+        fewer files match than there are workers.
     """
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augmentation!r}; expected one of {AUGMENTATIONS}")
     files = list_files(file_pattern)
+    if worker is not None:
+        index, count = worker
+        if len(files) < count:
+            raise FileNotFoundError(
+                f"{file_pattern!r} matches {len(files)} file(s), fewer than the {count} workers, each of "
+                f"which reads whole files: write at least {count} shards (data_pipeline.prepare "
+                "with a smaller --examples_per_shard)")
+        files = files[index::count]
     autotune = tf.data.AUTOTUNE
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if training:
@@ -197,7 +214,24 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
     dataset = dataset.batch(batch_size, drop_remainder=training)
     if max_batches:
         dataset = dataset.take(max_batches)
+    if worker is not None:
+        dataset = _with_auto_shard_policy(dataset, tf.data.experimental.AutoShardPolicy.OFF)
     return dataset.prefetch(autotune)
+
+
+def _with_auto_shard_policy(dataset, policy):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy
+    return dataset.with_options(options)
+
+
+def share_examples_among_workers(dataset):
+    """For multi-worker evaluation: each worker reads every file and keeps its share of the examples.
+
+    This is tf.distribute's DATA sharding; unlike sharding by file it works
+    for any number of files, at the cost of every worker reading them all.
+    """
+    return _with_auto_shard_policy(dataset, tf.data.experimental.AutoShardPolicy.DATA)
 
 
 def make_prediction_dataset(file_pattern, *, image_size, channels, batch_size):

@@ -20,6 +20,10 @@ LOSSES = ("adaptive", "bce", "dice", "jaccard")
 EXEC_MODES = ("train", "train_and_evaluate", "evaluate", "training_benchmark", "inference_benchmark")
 AMP_DTYPES = ("float16", "bfloat16")
 CHECKPOINTS = ("best", "last")
+# none: one device; mirrored: MirroredStrategy over the local GPUs;
+# multi_worker: MultiWorkerMirroredStrategy over the machines TF_CONFIG names.
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+DISTRIBUTED_EXEC_MODES = ("train", "train_and_evaluate")
 # Kept in step with data_pipeline.reader.AUGMENTATIONS (not imported: it needs TensorFlow).
 AUGMENTATIONS = ("faces", "reference", "none")
 # Thresholds at which the reference reports its metrics.
@@ -73,6 +77,7 @@ class TrainConfig:
     eval_batches: int = 0
     checkpoint: str = "best"
     shuffle_buffer: int = 2048
+    distribution: str = "none"
 
     @property
     def input_shape(self):
@@ -128,6 +133,11 @@ def validate(config):
     _choice("amp_dtype", config.amp_dtype, AMP_DTYPES)
     _choice("checkpoint", config.checkpoint, CHECKPOINTS)
     _choice("augmentation", config.augmentation, AUGMENTATIONS)
+    _choice("distribution", config.distribution, DISTRIBUTIONS)
+    if config.distribution != "none" and config.exec_mode not in DISTRIBUTED_EXEC_MODES:
+        raise ConfigError(f"--distribution={config.distribution} is for --exec_mode "
+                          f"{' or '.join(DISTRIBUTED_EXEC_MODES)}; --exec_mode={config.exec_mode} "
+                          "runs on one device")
     if config.input_size <= 0 or config.input_size % SIZE_MULTIPLE:
         raise ConfigError(
             f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "
@@ -157,8 +167,10 @@ def validate(config):
             check_pattern("eval_pattern", config.eval_pattern)
 
 
-# Taken from the command line even when a saved configuration is reused.
-_COMMAND_LINE_ONLY = ("run_dir", "resume")
+# Taken from the command line even when a saved configuration is reused:
+# where the run is and what this invocation does, and the machines it runs
+# on (a run may continue on other hardware; evaluation runs on one device).
+_COMMAND_LINE_ONLY = ("run_dir", "resume", "distribution")
 
 
 def resolve(values, present, saved=None):
@@ -166,7 +178,8 @@ def resolve(values, present, saved=None):
 
     A resumed or evaluated run reuses the configuration it was trained with:
     `saved` (its config.json) gives every field the command line leaves
-    unset, so `--resume --run_dir=runs/x` alone continues run x as it was.
+    unset, so `--resume --run_dir=runs/x` alone continues run x as it was
+    (on one device: --distribution is given anew each time).
 
     Args:
       values: flag name -> parsed value, for at least every TrainConfig field.

@@ -30,41 +30,64 @@ def _cycle(batches):
         yield from batches
 
 
-def training_data(config, start_step=0):
+def training_data(config, start_step=0, distribution=None):
     """The infinite stream of training batches for a config.
 
     Args:
       config: a TrainConfig.
       start_step: the step training resumes from; it changes the shuffling
         seed so that a resumed run does not replay the first batches.
+      distribution: the run's `distribute.Distribution`; None for one device.
+        Batches hold its global batch, which tf.distribute splits among the
+        replicas. Each worker of a multi-worker run reads its own whole
+        TFRecord files (so with uneven shares the examples of a worker with
+        fewer files come round more often).
 
     Returns:
       A tf.data.Dataset or an infinite Python iterator of (images, masks).
+
+    Raises:
+      FileNotFoundError: no training file, or fewer files than workers.
     """
+    batch_size = distribution.global_batch_size if distribution else config.batch_size
     if config.uses_synthetic_data:
-        return _cycle(synthetic_batches(config.batch_size, config.input_shape, config.seed))
+        return _cycle(synthetic_batches(batch_size, config.input_shape, config.seed))
     from data_pipeline import reader
 
+    worker = None
+    if distribution and distribution.num_workers > 1:
+        worker = (distribution.worker_index, distribution.num_workers)
     return reader.make_dataset(
         config.train_pattern, image_size=config.input_size, channels=config.input_channels,
-        batch_size=config.batch_size, training=True, augmentation=config.augmentation,
+        batch_size=batch_size, training=True, augmentation=config.augmentation,
         balance_classes=config.balance_classes, seed=config.seed + start_step,
-        shuffle_buffer=config.shuffle_buffer)
+        shuffle_buffer=config.shuffle_buffer, worker=worker)
 
 
-def evaluation_data(config):
+def evaluation_data(config, distribution=None):
     """One pass over the evaluation batches (or a few random ones with --synthetic_data).
+
+    Args:
+      config: a TrainConfig.
+      distribution: as for `training_data` (--eval_batches counts global
+        batches), except that each worker of a multi-worker run reads every
+        evaluation file and keeps its share of the examples, so that any
+        number of files serves any number of workers.
 
     Returns:
       A tf.data.Dataset, or a list of numpy batches (iterate it afresh each pass).
     """
+    batch_size = distribution.global_batch_size if distribution else config.batch_size
     if config.uses_synthetic_data:
-        return synthetic_batches(config.batch_size, config.input_shape, config.seed + 1)
+        return synthetic_batches(batch_size, config.input_shape, config.seed + 1)
     from data_pipeline import reader
 
-    return reader.make_dataset(
+    dataset = reader.make_dataset(
         config.eval_pattern, image_size=config.input_size, channels=config.input_channels,
-        batch_size=config.batch_size, training=False, max_batches=config.eval_batches)
+        batch_size=batch_size, training=False, max_batches=config.eval_batches)
+    if distribution and distribution.num_workers > 1:
+        return reader.share_examples_among_workers(dataset)
+    return dataset
 
 
 def preview_batch(config, split):

@@ -43,6 +43,27 @@ def binary_cross_entropy(y_true, logits):
 
 
 @keras.saving.register_keras_serializable(package="unet_industrial")
+def batch_loss(y_true, y_pred, kind="adaptive", smooth=1.0, switch_at=ADAPTIVE_SWITCH):
+    """One scalar for the whole batch: the loss `kind` of `BatchLoss` on logits `y_pred`.
+
+    This is the value to report (the `reconstruction_loss` metric wraps it);
+    training goes through `BatchLoss`, which scales it for tf.distribute.
+    """
+    y_true, logits = _as_float32(y_true, y_pred)
+    if kind == "bce":
+        return binary_cross_entropy(y_true, logits)
+    probs = ops.sigmoid(logits)
+    if kind == "jaccard":
+        return 1.0 - soft_jaccard(y_true, probs, smooth)
+    dice_loss = 1.0 - soft_dice(y_true, probs, smooth)
+    if kind == "dice":
+        return dice_loss
+    # ops.where rather than a Python branch keeps the switch inside the
+    # compiled step; both branches are cheap next to the network.
+    return ops.where(dice_loss < switch_at, dice_loss, binary_cross_entropy(y_true, logits))
+
+
+@keras.saving.register_keras_serializable(package="unet_industrial")
 class BatchLoss(keras.losses.Loss):
     """A batch-level segmentation loss on logits, selected by name.
 
@@ -53,6 +74,10 @@ class BatchLoss(keras.losses.Loss):
       bce: binary cross-entropy from logits.
       dice: 1 - soft Dice.
       jaccard: 1 - soft Jaccard (IoU).
+
+    Under a tf.distribute strategy each replica computes the loss of its own
+    share of the global batch (Dice and Jaccard over that share, as the
+    reference's Horovod workers do) and the replicas' gradients are averaged.
     """
 
     def __init__(self, kind="adaptive", smooth=1.0, switch_at=ADAPTIVE_SWITCH, name=None, **kwargs):
@@ -64,18 +89,12 @@ class BatchLoss(keras.losses.Loss):
         self.switch_at = switch_at
 
     def call(self, y_true, y_pred):
-        y_true, logits = _as_float32(y_true, y_pred)
-        if self.kind == "bce":
-            return binary_cross_entropy(y_true, logits)
-        probs = ops.sigmoid(logits)
-        if self.kind == "jaccard":
-            return 1.0 - soft_jaccard(y_true, probs, self.smooth)
-        dice_loss = 1.0 - soft_dice(y_true, probs, self.smooth)
-        if self.kind == "dice":
-            return dice_loss
-        # ops.where rather than a Python branch keeps the switch inside the
-        # compiled step; both branches are cheap next to the network.
-        return ops.where(dice_loss < self.switch_at, dice_loss, binary_cross_entropy(y_true, logits))
+        # A one-element vector, not a scalar: Keras reduces a vector loss and,
+        # on N tf.distribute replicas, divides it by N so that the summed
+        # replica gradients are the mean gradient. A scalar passes through
+        # unscaled: N times the gradient, and N times the logged loss.
+        value = batch_loss(y_true, y_pred, self.kind, self.smooth, self.switch_at)
+        return ops.reshape(value, (1,))
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "smooth": self.smooth,

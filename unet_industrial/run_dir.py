@@ -100,13 +100,14 @@ def saved_config(run_dir):
         raise ConfigError(f"cannot read the saved configuration {path}: {error}") from error
 
 
-def record_start(run_dir, config):
+def record_start(run_dir, config, **facts):
     """Writes config.json for a new run, or config-resumed-<time>.json for a resumed one.
 
-    The record holds the resolved config and its provenance; an earlier
-    record is never overwritten.
+    The record holds the resolved config, its provenance and `facts` (say,
+    the distribution and global batch of a training run); an earlier record
+    is never overwritten.
     """
-    record = {"config": dataclasses.asdict(config), **provenance()}
+    record = {"config": dataclasses.asdict(config), **provenance(), **facts}
     name = CONFIG
     if os.path.exists(os.path.join(run_dir, CONFIG)):
         name = f"config-resumed-{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}.json"

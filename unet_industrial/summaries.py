@@ -10,11 +10,18 @@ from absl import logging
 
 
 class SummaryWriter:
-    """Scalars and images for one TensorBoard folder (e.g. run/tb/train)."""
+    """Scalars and images for one TensorBoard folder (e.g. run/tb/train).
+
+    Args:
+      logdir: the folder; None writes nothing (a worker that is not the chief
+        of a distributed run).
+    """
 
     def __init__(self, logdir):
         self._tf = None
         self._writer = None
+        if logdir is None:
+            return
         try:
             import tensorflow as tf
         except ImportError:

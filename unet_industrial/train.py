@@ -4,6 +4,9 @@ r"""Trains, evaluates or benchmarks the industrial UNet.
         --train_pattern='data/tfrecords/train-*.tfrecord' \
         --eval_pattern='data/tfrecords/val-*.tfrecord' --run_dir=runs/ffpp-c23
 
+    python -m unet_industrial.train --exec_mode=train --distribution=mirrored --batch_size=16 \
+        --train_pattern='data/tfrecords/train-*.tfrecord' --run_dir=runs/ffpp-c23-4gpu
+
     python -m unet_industrial.train --exec_mode=training_benchmark \
         --input_size=512 --input_channels=1 --batch_size=16 --amp --amp_dtype=bfloat16
 
@@ -12,6 +15,7 @@ only parses flags into a TrainConfig and calls the library; a bad value gets
 one line on stderr and exit status 2, before anything is written.
 """
 
+import logging as logging_lib
 import os
 
 # Before Keras or TensorFlow are imported anywhere: keep TensorFlow's C++
@@ -32,7 +36,8 @@ flags.DEFINE_enum("activation_fn", _D.activation_fn, config_lib.ACTIVATIONS, "Ac
 flags.DEFINE_enum("weight_init_method", _D.weight_init_method, config_lib.INITIALIZERS, "Kernel initializer.")
 flags.DEFINE_integer("input_size", _D.input_size, "Height and width of the model input; a multiple of 16.")
 flags.DEFINE_integer("input_channels", _D.input_channels, "1 (grayscale) or 3 (RGB).")
-flags.DEFINE_integer("batch_size", _D.batch_size, "Examples per step.")
+flags.DEFINE_integer("batch_size", _D.batch_size,
+                     "Examples per step and replica; a step takes batch_size x replicas (the global batch).")
 flags.DEFINE_integer("num_iter", _D.num_iter, "Training steps (or benchmark steps).")
 flags.DEFINE_integer("warmup_step", _D.warmup_step, "Benchmark steps excluded from the timing.")
 flags.DEFINE_float("learning_rate", _D.learning_rate, "Initial learning rate.")
@@ -62,6 +67,10 @@ flags.DEFINE_integer("log_every", _D.log_every, "Steps between training logs and
 flags.DEFINE_integer("eval_batches", _D.eval_batches, "Cap on evaluation batches; 0 reads all.")
 flags.DEFINE_enum("checkpoint", _D.checkpoint, config_lib.CHECKPOINTS, "Checkpoint that evaluate reads.")
 flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples held for shuffling.")
+flags.DEFINE_enum("distribution", _D.distribution, config_lib.DISTRIBUTIONS,
+                  "Training on one device (none), on every local GPU (mirrored) or on the machines that "
+                  "TF_CONFIG names (multi_worker); TensorFlow backend only. Not taken from a saved run: "
+                  "pass it again with --resume.")
 
 FLAGS = flags.FLAGS
 
@@ -90,4 +99,7 @@ def main(argv):
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
+    # tf.distribute strategies log every collective they build at INFO, dozens
+    # of lines per traced step: keep the progress lines readable.
+    logging_lib.getLogger("tensorflow").setLevel(logging_lib.WARNING)
     app.run(main, flags_parser=cli.parse_flags)

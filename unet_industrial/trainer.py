@@ -12,6 +12,11 @@ each round, and when `num_iter` is reached, the run evaluates (when it has
 evaluation data), writes `checkpoints/last.keras` (weights and optimizer state,
 so a run can resume), and updates `checkpoints/best.keras` when the evaluation
 Dice at 0.5 improved.
+
+Training runs under the tf.distribute strategy of `--distribution` (see
+unet_industrial.distribute): one device by default, the same code path on
+several. Every worker runs every step, evaluation and preview prediction
+(collective operations); only the chief writes into the run folder.
 """
 
 import math
@@ -25,9 +30,9 @@ import numpy as np
 from absl import logging
 
 from data_pipeline import files
-from unet_industrial import data, run_dir as run_files
+from unet_industrial import data, distribute, run_dir as run_files
 from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
-from unet_industrial.losses import BatchLoss, add_l2_weight_decay
+from unet_industrial.losses import BatchLoss, add_l2_weight_decay, batch_loss
 from unet_industrial.metrics import Dice, IoU, segmentation_metrics
 from unet_industrial.model import build_unet
 from unet_industrial.summaries import SummaryWriter
@@ -71,7 +76,8 @@ def make_optimizer(config):
 
 
 def _reconstruction_loss_metric(config):
-    return keras.metrics.MeanMetricWrapper(BatchLoss(config.loss_fn_name), name=RECONSTRUCTION_LOSS)
+    # The unscaled batch value: BatchLoss itself is divided by the replica count.
+    return keras.metrics.MeanMetricWrapper(batch_loss, name=RECONSTRUCTION_LOSS, kind=config.loss_fn_name)
 
 
 def compile_for_training(model, config, metrics=True):
@@ -111,7 +117,9 @@ def evaluate_model(evaluator, batches):
 def write_previews(writer, step, model, preview):
     """Input, target mask and predicted probability images for TensorBoard."""
     images, masks = (np.asarray(part)[:_PREVIEW_IMAGES] for part in preview)
-    logits = np.asarray(model.predict_on_batch(images), dtype=np.float32)
+    # Under a strategy every replica predicts the whole batch and Keras
+    # concatenates the copies; the first are the predictions of `images`.
+    logits = np.asarray(model.predict_on_batch(images), dtype=np.float32)[:len(images)]
     writer.images(step, "input", (images + 1.0) / 2.0)
     writer.images(step, "target_mask", masks)
     writer.images(step, "predicted_mask", 1.0 / (1.0 + np.exp(-logits)))
@@ -131,12 +139,19 @@ def _copy_atomic(source, destination):
 
 
 class TrainingMonitor(keras.callbacks.Callback):
-    """Counts steps, logs progress, stops at num_iter, evaluates and checkpoints."""
+    """Counts steps, logs progress, stops at num_iter, evaluates and checkpoints.
 
-    def __init__(self, config, run_dir, start_step, best, evaluator, eval_batches, previews):
+    Every worker of a distributed run evaluates and predicts the previews
+    (both are collective); only the chief writes events, metrics and
+    checkpoints. Keras 3 saves a `.keras` file from each variable's local
+    copy, without a collective, so the other workers need not save at all.
+    """
+
+    def __init__(self, config, run_dir, start_step, best, evaluator, eval_batches, previews, distribution):
         super().__init__()
         self.config = config
         self.run_dir = run_dir
+        self.distribution = distribution
         self.step = start_step
         self.start_step = start_step
         self.best = best  # {"value": ..., "step": ...} of the best evaluation so far
@@ -145,7 +160,9 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.eval_batches = eval_batches
         self.previews = previews
         self.schedule = learning_rate_schedule(config)
-        self.writers = {split: SummaryWriter(os.path.join(run_dir, "tb", split))
+        # A writer given no folder writes nothing: that of a worker other than the chief.
+        tb_dir = os.path.join(run_dir, "tb") if distribution.is_chief else None
+        self.writers = {split: SummaryWriter(os.path.join(tb_dir, split) if tb_dir else None)
                         for split in ("train", "eval")}
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
 
@@ -170,7 +187,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         # even under asynchronous dispatch.
         values = {name: float(value) for name, value in logs.items()}
         now = time.perf_counter()
-        images_per_second = (self.step - self.window_step) * self.config.batch_size / (now - self.window_start)
+        images = (self.step - self.window_step) * self.distribution.global_batch_size
+        images_per_second = images / (now - self.window_start)
         self.window_start, self.window_step = now, self.step
         values.update(learning_rate=self._learning_rate(), images_per_second=images_per_second)
         done = self.step - self.start_step
@@ -180,7 +198,11 @@ class TrainingMonitor(keras.callbacks.Callback):
                      values.get(BEST_METRIC, math.nan), values["learning_rate"], images_per_second,
                      time.strftime("%H:%M:%S", time.gmtime(remaining)))
         self.writers["train"].scalars(self.step, values)
-        run_files.append_jsonl(self.metrics_path, {"split": "train", "step": self.step, **values})
+        self._append_metrics("train", values)
+
+    def _append_metrics(self, split, values):
+        if self.distribution.is_chief:
+            run_files.append_jsonl(self.metrics_path, {"split": split, "step": self.step, **values})
 
     def on_epoch_end(self, epoch, logs=None):
         improved = False
@@ -190,20 +212,26 @@ class TrainingMonitor(keras.callbacks.Callback):
                          results[BEST_METRIC], results["iou@0.5"], RECONSTRUCTION_LOSS,
                          results[RECONSTRUCTION_LOSS])
             self.writers["eval"].scalars(self.step, results)
-            run_files.append_jsonl(self.metrics_path, {"split": "eval", "step": self.step, **results})
+            self._append_metrics("eval", results)
             improved = self.best["value"] is None or results[BEST_METRIC] > self.best["value"]
         for split, preview in self.previews.items():
             write_previews(self.writers[split], self.step, self.model, preview)
+        if improved:
+            self.best = {"value": results[BEST_METRIC], "step": self.step}
+        if self.distribution.is_chief:
+            self._checkpoint(improved)
+        for writer in self.writers.values():
+            writer.flush()
+
+    def _checkpoint(self, improved):
         last = run_files.checkpoint_path(self.run_dir, "last")
         _save_model(self.model, last)
         if improved:
-            self.best = {"value": results[BEST_METRIC], "step": self.step}
             _copy_atomic(last, run_files.checkpoint_path(self.run_dir, "best"))
         # The state file is written after the checkpoint it describes.
         files.write_json(run_files.train_state_path(self.run_dir),
-                             {"step": self.step, "best_metric": BEST_METRIC, "best": self.best})
-        for writer in self.writers.values():
-            writer.flush()
+                         {"step": self.step, "best_metric": BEST_METRIC, "best": self.best,
+                          "global_batch_size": self.distribution.global_batch_size})
 
     def on_train_end(self, logs=None):
         for writer in self.writers.values():
@@ -224,6 +252,20 @@ def restore(model, path):
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
 
 
+def _resumed_best(run_dir, global_batch_size):
+    """The best evaluation of the run to continue, or None; warns when the global batch changed."""
+    state_path = run_files.train_state_path(run_dir)
+    if not os.path.exists(state_path):
+        return None
+    state = run_files.read_json(state_path)
+    # Runs from before distribution support did not record it.
+    trained_with = state.get("global_batch_size", global_batch_size)
+    if trained_with != global_batch_size:
+        logging.warning("the checkpoint was trained with global batch %d, this run continues with %d: "
+                        "--distribution or the replica count changed", trained_with, global_batch_size)
+    return state["best"]
+
+
 def train(config, run_dir):
     """Trains (and, for train_and_evaluate, evaluates) a model into `run_dir`.
 
@@ -234,34 +276,42 @@ def train(config, run_dir):
     Returns:
       The results of the final evaluation (empty without evaluation data).
     """
+    # First: multi-worker runs wait here for every worker, before any writes.
+    distribution = distribute.for_config(config)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config)
-    compile_for_training(model, config)
-    start_step, best = 0, {"value": None, "step": None}
+    start_step, best, evaluator = 0, {"value": None, "step": None}, None
+    with distribution.scope():
+        model = build_model(config)
+        compile_for_training(model, config)
+        if config.resume:
+            start_step = restore(model, run_files.checkpoint_path(run_dir, "last"))
+        if config.exec_mode == "train_and_evaluate":
+            evaluator = make_evaluator(model, config)
     if config.resume:
-        start_step = restore(model, run_files.checkpoint_path(run_dir, "last"))
-        state_path = run_files.train_state_path(run_dir)
-        if os.path.exists(state_path):
-            best = run_files.read_json(state_path)["best"]
+        best = _resumed_best(run_dir, distribution.global_batch_size) or best
         logging.info("resuming %s at step %d", run_dir, start_step)
     if start_step >= config.num_iter:
         logging.info("step %d already reaches --num_iter=%d: nothing to train", start_step, config.num_iter)
         return {}
 
-    train_batches = data.training_data(config, start_step)
-    evaluator = eval_batches = None
+    train_batches = data.training_data(config, start_step, distribution)
+    eval_batches = None
     previews = {"train": data.preview_batch(config, "train")}
-    if config.exec_mode == "train_and_evaluate":
-        evaluator = make_evaluator(model, config)
-        eval_batches = data.evaluation_data(config)
+    if evaluator is not None:
+        eval_batches = data.evaluation_data(config, distribution)
         previews["eval"] = data.preview_batch(config, "eval")
 
-    os.makedirs(os.path.join(run_dir, run_files.CHECKPOINT_DIR), exist_ok=True)
-    run_files.record_start(run_dir, config)
-    monitor = TrainingMonitor(config, run_dir, start_step, best, evaluator, eval_batches, previews)
+    if distribution.is_chief:
+        os.makedirs(os.path.join(run_dir, run_files.CHECKPOINT_DIR), exist_ok=True)
+        run_files.record_start(run_dir, config, distribution=distribution.summary())
+    monitor = TrainingMonitor(config, run_dir, start_step, best, evaluator, eval_batches, previews,
+                              distribution)
     rounds = math.ceil((config.num_iter - start_step) / config.save_every)
-    logging.info("training %s (%d parameters) for steps %d..%d, batch %d, backend %s, policy %s",
-                 model.name, model.count_params(), start_step + 1, config.num_iter, config.batch_size,
+    logging.info("training %s (%d parameters) for steps %d..%d, global batch %d (%d per replica x %d "
+                 "replicas on %d worker(s), --distribution=%s), backend %s, policy %s",
+                 model.name, model.count_params(), start_step + 1, config.num_iter,
+                 distribution.global_batch_size, config.batch_size, distribution.num_replicas,
+                 distribution.num_workers, config.distribution,
                  keras.backend.backend(), dtype_policy(config))
     model.fit(train_batches, epochs=rounds, steps_per_epoch=config.save_every, callbacks=[monitor],
               shuffle=False, verbose=0)
