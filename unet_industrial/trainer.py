@@ -122,7 +122,8 @@ def write_previews(writer, step, model, preview):
     logits = np.asarray(model.predict_on_batch(images), dtype=np.float32)[:len(images)]
     writer.images(step, "input", (images + 1.0) / 2.0)
     writer.images(step, "target_mask", masks)
-    writer.images(step, "predicted_mask", 1.0 / (1.0 + np.exp(-logits)))
+    # keras.ops.sigmoid, not 1 / (1 + exp(-x)): exp overflows for very negative logits.
+    writer.images(step, "predicted_mask", np.asarray(keras.ops.sigmoid(logits)))
 
 
 def _save_model(model, path):
