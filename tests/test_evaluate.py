@@ -195,7 +195,7 @@ def test_report_figures_are_scikit_learns_on_the_csv_columns(evaluated):
     assert report["calibration"] == _load_report(os.path.join(evaluated, "calibration.json"))
     assert report["checkpoint"] == os.path.join("checkpoints", "last.keras") and not report["calibrated"]
     assert report["settings"] == {"checkpoint": "best", "frame_score": "area", "pixel_threshold": 0.5,
-                                  "aggregation": "mean", "tta": "dihedral"}
+                                  "aggregation": "mean", "tta": "none"}
 
     rows = _rows(os.path.join(folder, "per_frame.csv"))
     frames = _frames(rows)
@@ -251,7 +251,7 @@ def test_calibration_maximises_balanced_accuracy_on_val(evaluated, data):
             for name in ("frame_score", "pixel_threshold", "aggregation", "tta", "checkpoint",
                          "data_pattern")} == {
         "frame_score": "area", "pixel_threshold": 0.5, "aggregation": "mean", "checkpoint": "best",
-        "data_pattern": data["val"][0], "tta": "dihedral"}
+        "data_pattern": data["val"][0], "tta": "none"}
     report = _load_report(os.path.join(evaluated, "eval", "val", "report.json"))
     assert report["calibrated"] and report["calibration"] == calibration
     frames = _frames(_rows(os.path.join(evaluated, "eval", "val", "per_frame.csv")))
@@ -366,7 +366,7 @@ def test_data_that_cannot_be_evaluated_are_refused_before_anything_is_written(tm
     ("bare", ["--calibrate", "--split=../test"], "--split='../test' must be a plain folder name"),
     ("bare", ["--calibrate", "--pixel_threshold=1.5"], "--pixel_threshold=1.5 must be between 0 and 1"),
     ("calibrated", ["--frame_score=max"], "--frame_score='max' differs from 'area'"),
-    ("calibrated", ["--tta=none"], "--tta='none' differs from 'dihedral'"),
+    ("calibrated", ["--tta=dihedral"], "--tta='dihedral' differs from 'none'"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, data, bare_run, evaluated, case, flags,
                                                            message):
@@ -383,3 +383,23 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, data, bare_
     assert len(lines) == 1 and lines[0].startswith("error: ") and message.format(tmp=tmp_path) in lines[0], \
         result.stderr
     assert (sorted(os.walk(run_dir)) if os.path.exists(run_dir) else None) == before
+
+
+def test_a_run_calibrated_with_tta_is_scored_with_it(tmp_path, data, monkeypatch):
+    from unet_industrial import inference
+
+    used = []
+    original = inference.TrainedModel.model_input_probabilities
+
+    def recording(self, images, tta="none", batch_size=32):
+        used.append(tta)
+        return original(self, images, tta, batch_size)
+
+    monkeypatch.setattr(inference.TrainedModel, "model_input_probabilities", recording)
+    run_dir = _brightness_run(str(tmp_path / "run"))
+    evaluation.evaluate(evaluation.EvalConfig(run_dir=run_dir, data_pattern=data["val"][0], split="val",
+                                              calibrate=True, tta="dihedral"))
+    assert verdicts.Calibration.load(run_dir).tta == "dihedral" and set(used) == {"dihedral"}
+    used.clear()
+    report = evaluation.evaluate(evaluation.EvalConfig(run_dir=run_dir, data_pattern=data["test"][0]))
+    assert report["settings"]["tta"] == "dihedral" and set(used) == {"dihedral"}

@@ -10,7 +10,7 @@ r"""Evaluates a trained run on a split: frame, video and pixel figures in runs/N
 
 --checkpoint, --frame_score, --pixel_threshold, --aggregation and --tta left
 out take the calibration's values (with --calibrate: best, area, 0.5, mean,
-dihedral);
+none);
 given explicitly, they must match it. This module only parses flags into an
 EvalConfig and calls unet_industrial.evaluation; bad input gets one line on
 stderr and exit status 2, before anything is written.

@@ -74,7 +74,7 @@ from unet_industrial.config import CHECKPOINTS, ConfigError, check_pattern
 EVAL_DIR = "eval"
 # Used by a calibration run for each setting the command line leaves out.
 DEFAULT_SETTINGS = {"checkpoint": "best", "frame_score": "area", "pixel_threshold": 0.5,
-                    "aggregation": "mean", "tta": "dihedral"}
+                    "aggregation": "mean", "tta": "none"}
 # log_loss needs probabilities strictly inside (0, 1).
 LOG_LOSS_EPSILON = 1e-6
 OVERLAY_EXAMPLES = 8  # half fakes, half reals
