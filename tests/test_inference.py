@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import read_records, write_shards
 from unet_industrial import inference, model as model_lib
 from unet_industrial.config import ConfigError
 
@@ -69,3 +70,31 @@ def test_dihedral_tta_turns_each_view_back_before_averaging():
     assert not np.allclose(plain, expected, atol=1e-2)
     with pytest.raises(ConfigError, match="--tta='flips' is not one of none, dihedral"):
         _trained(pixelwise).model_input_probabilities(images, "flips")
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_detect_and_evaluate_feed_the_model_alike(tmp_path, channels):
+    # detect scales uint8 crops in numpy (TrainedModel.probabilities), evaluate
+    # takes the tf.data reader's images: both must give the model the same input.
+    import keras
+    import tensorflow as tf
+
+    from data_pipeline import reader, schema
+
+    pattern = write_shards(str(tmp_path), "test", num_examples=6, num_shards=1)
+    crops = np.stack([tf.io.decode_png(example[schema.IMAGE], channels=3).numpy()
+                      for example in read_records(str(tmp_path), "test")])
+    (batch,) = reader.make_prediction_dataset(pattern, image_size=32, channels=channels,
+                                              batch_size=6).as_numpy_iterator()
+    inputs = keras.Input((32, 32, channels))
+    # Unequal weights per channel: a swapped channel order would change the output.
+    weights = np.float32([0.5, -1.0, 2.0][:channels]).reshape(1, 1, channels, 1)
+    layer = keras.layers.Conv2D(1, 1, use_bias=False)
+    trained = inference.TrainedModel(keras.Model(inputs, layer(inputs)), 32, channels, "in-memory", None)
+    layer.set_weights([weights])
+    # The reader's grey (libpng's) truncates the luma that detect keeps as a
+    # fraction: up to one grey level apart, at most weight x level / 4 after
+    # the sigmoid. RGB has no such step and must agree to float precision.
+    one_level = 1.01 * 2.0 / 255 if channels == 1 else 0.0
+    np.testing.assert_allclose(trained.probabilities(crops), trained.model_input_probabilities(batch["image"]),
+                               atol=np.abs(weights).max() * one_level / 4 + 1e-6)
