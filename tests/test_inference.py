@@ -96,5 +96,6 @@ def test_detect_and_evaluate_feed_the_model_alike(tmp_path, channels):
     # fraction: up to one grey level apart, at most weight x level / 4 after
     # the sigmoid. RGB has no such step and must agree to float precision.
     one_level = 1.01 * 2.0 / 255 if channels == 1 else 0.0
-    np.testing.assert_allclose(trained.probabilities(crops), trained.model_input_probabilities(batch["image"]),
+    from_reader = trained.model_input_probabilities(batch["image"])
+    np.testing.assert_allclose(trained.probabilities(crops), from_reader,
                                atol=np.abs(weights).max() * one_level / 4 + 1e-6)
