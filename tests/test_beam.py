@@ -84,20 +84,6 @@ def test_beam_resumes_a_folder_without_redoing_its_videos(tmp_path, corpus):
     assert {name: (out_dir / name).read_bytes() for name in _shard_files(out_dir)} == shards
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--runner=beam", "--beam_runner=NoSuch"], "--beam_runner='NoSuch': Unexpected pipeline runner"),
-    (["--runner=beam", "--num_workers=2"], "--num_workers is for --runner=local"),
-    (["--runner=beam", "--", "--runner=FlinkRunner"], "give the Beam runner as --beam_runner"),
-    (["--", "--direct_num_workers=2"], "unexpected arguments: --direct_num_workers=2"),
-])
-def test_bad_beam_command_lines(tmp_path, flags, message):
-    result = run_module("data_pipeline.prepare", "--layout=ffpp", "--data_dir=.", f"--out_dir={tmp_path}",
-                        *flags)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
-
-
 def test_beam_missing_is_one_error_naming_its_requirements_file(tmp_path, monkeypatch):
     # As if Beam were not installed: importing it fails, and beam_runner is imported afresh.
     monkeypatch.setitem(sys.modules, "apache_beam", None)

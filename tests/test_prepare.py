@@ -173,6 +173,15 @@ def test_drop_empty_fakes_leaves_out_fakes_without_a_difference(tmp_path, messy_
     (["--layout=kinetics", "--data_dir=."], "layout=kinetics"),
     (["--layout=dfdc", "--data_dir=.", "--image_format=gif"], "image_format=gif"),
     (["--layout=dfdc", "--data_dir=tests"], "not a DFDC root"),
+    # The Beam runner's own mistakes, caught before any video is read.
+    (["--layout=ffpp", "--data_dir=.", "--runner=beam", "--beam_runner=NoSuch"],
+     "--beam_runner='NoSuch': Unexpected pipeline runner"),
+    (["--layout=ffpp", "--data_dir=.", "--runner=beam", "--num_workers=2"],
+     "--num_workers is for --runner=local"),
+    (["--layout=ffpp", "--data_dir=.", "--runner=beam", "--", "--runner=FlinkRunner"],
+     "give the Beam runner as --beam_runner"),
+    (["--layout=ffpp", "--data_dir=.", "--", "--direct_num_workers=2"],
+     "unexpected arguments: --direct_num_workers=2"),
 ])
 def test_bad_command_lines(tmp_path, flags, message):
     result = _prepare(tmp_path / "out", *flags)
