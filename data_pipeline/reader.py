@@ -9,6 +9,7 @@ import math
 
 import tensorflow as tf
 
+from data_pipeline import pseudo_fakes as pseudo_fakes_lib
 from data_pipeline import schema
 
 AUGMENTATIONS = ("faces", "reference", "none")
@@ -20,6 +21,9 @@ _MAX_SHIFT_FRACTION = 0.06
 _JPEG_QUALITY = (60, 100)
 _BLUR_PROBABILITY = 0.25
 _MAX_NOISE_STDDEV = 0.03
+# Pseudo-fakes draw from a random stream of their own, so that turning them
+# on leaves the augmentation's seeds as they were.
+_PSEUDO_FAKE_SEED_OFFSET = 1_000_003
 
 
 def list_files(file_pattern):
@@ -151,7 +155,8 @@ def _balanced_repeat(dataset, seed):
 
 
 def make_dataset(file_pattern, *, image_size, channels, batch_size, training, augmentation="faces",
-                 balance_classes=False, seed=0, shuffle_buffer=2048, max_batches=0, worker=None):
+                 balance_classes=False, pseudo_fakes="none", pseudo_fake_ratio=0.5, seed=0, shuffle_buffer=2048,
+                 max_batches=0, worker=None):
     """Builds the input pipeline for training or evaluation.
 
     Args:
@@ -163,6 +168,10 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
         batch; else one pass in file order, keeping the last partial batch.
       augmentation: one of AUGMENTATIONS, used when training.
       balance_classes: when training, draw real and fake examples 50/50.
+      pseudo_fakes: one of pseudo_fakes.PSEUDO_FAKES; "sbi" replaces real
+        training crops by self-blended pseudo-fakes (`pseudo_fakes.self_blend`)
+        before augmentation.
+      pseudo_fake_ratio: the probability that a real training crop is replaced.
       seed: seeds shuffling, balancing and augmentation.
       shuffle_buffer: examples held for shuffling.
       max_batches: if positive, stop after this many batches.
@@ -183,6 +192,10 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
     """
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augmentation!r}; expected one of {AUGMENTATIONS}")
+    if pseudo_fakes not in pseudo_fakes_lib.PSEUDO_FAKES:
+        raise ValueError(f"unknown pseudo_fakes {pseudo_fakes!r}; expected one of {pseudo_fakes_lib.PSEUDO_FAKES}")
+    if not 0.0 <= pseudo_fake_ratio <= 1.0:
+        raise ValueError(f"pseudo_fake_ratio must lie in [0, 1], got {pseudo_fake_ratio}")
     files = list_files(file_pattern)
     if worker is not None:
         index, count = worker
@@ -203,8 +216,16 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
         # Shuffle before repeat so that each pass sees every example once.
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         dataset = _balanced_repeat(dataset, seed) if balance_classes else dataset.repeat()
-    dataset = dataset.map(lambda features: decode_record(features, image_size, channels),
-                          num_parallel_calls=autotune)
+    if training and pseudo_fakes == "sbi":
+        seeds = tf.data.Dataset.random(seed=seed + _PSEUDO_FAKE_SEED_OFFSET).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda features, example_seed: pseudo_fakes_lib.replace_reals(
+                *decode_record(features, image_size, channels), features[schema.LABEL], example_seed,
+                pseudo_fake_ratio),
+            num_parallel_calls=autotune)
+    else:
+        dataset = dataset.map(lambda features: decode_record(features, image_size, channels),
+                              num_parallel_calls=autotune)
     if training and augmentation != "none":
         # One independent stateless seed per example, drawn from the run's seed.
         seeds = tf.data.Dataset.random(seed=seed).batch(2)

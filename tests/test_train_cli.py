@@ -24,6 +24,7 @@ TINY_FLAGS = ["--input_size=32", "--batch_size=2", "--log_every=1", "--synthetic
       "--eval_pattern=nothing-*.tfrecord"], "--eval_pattern='nothing-*.tfrecord' matches no file"),
     (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
     (["--batch_size=0", "--synthetic_data"], "--batch_size must be positive"),
+    (["--pseudo_fake_ratio=1.5", "--synthetic_data"], "--pseudo_fake_ratio=1.5 must lie in [0, 1]"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, flags, message):
     run_dir = tmp_path / "run"

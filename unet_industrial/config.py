@@ -26,6 +26,8 @@ DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 DISTRIBUTED_EXEC_MODES = ("train", "train_and_evaluate")
 # Kept in step with data_pipeline.reader.AUGMENTATIONS (not imported: it needs TensorFlow).
 AUGMENTATIONS = ("faces", "reference", "none")
+# Kept in step with data_pipeline.pseudo_fakes.PSEUDO_FAKES, likewise.
+PSEUDO_FAKES = ("none", "sbi")
 # Thresholds at which the reference reports its metrics.
 METRIC_THRESHOLDS = (0.05, 0.125, 0.25, 0.5, 0.75, 0.85, 0.95, 0.99)
 # Every spatial size must survive four 2x2 max-pools.
@@ -63,6 +65,8 @@ class TrainConfig:
     loss_fn_name: str = "adaptive"
     augmentation: str = "faces"
     balance_classes: bool = False
+    pseudo_fakes: str = "none"
+    pseudo_fake_ratio: float = 0.5
     amp: bool = False
     amp_dtype: str = "float16"
     xla: bool = False
@@ -133,6 +137,9 @@ def validate(config):
     _choice("amp_dtype", config.amp_dtype, AMP_DTYPES)
     _choice("checkpoint", config.checkpoint, CHECKPOINTS)
     _choice("augmentation", config.augmentation, AUGMENTATIONS)
+    _choice("pseudo_fakes", config.pseudo_fakes, PSEUDO_FAKES)
+    if not 0 <= config.pseudo_fake_ratio <= 1:
+        raise ConfigError(f"--pseudo_fake_ratio={config.pseudo_fake_ratio} must lie in [0, 1]")
     _choice("distribution", config.distribution, DISTRIBUTIONS)
     if config.distribution != "none" and config.exec_mode not in DISTRIBUTED_EXEC_MODES:
         raise ConfigError(f"--distribution={config.distribution} is for --exec_mode "

@@ -60,7 +60,8 @@ def training_data(config, start_step=0, distribution=None):
     return reader.make_dataset(
         config.train_pattern, image_size=config.input_size, channels=config.input_channels,
         batch_size=batch_size, training=True, augmentation=config.augmentation,
-        balance_classes=config.balance_classes, seed=config.seed + start_step,
+        balance_classes=config.balance_classes, pseudo_fakes=config.pseudo_fakes,
+        pseudo_fake_ratio=config.pseudo_fake_ratio, seed=config.seed + start_step,
         shuffle_buffer=config.shuffle_buffer, worker=worker)
 
 

@@ -52,6 +52,11 @@ flags.DEFINE_enum("loss_fn_name", _D.loss_fn_name, config_lib.LOSSES,
 flags.DEFINE_enum("augmentation", _D.augmentation, config_lib.AUGMENTATIONS,
                   "faces (flip, small affine, colour, blur, noise, JPEG 60-100), reference (flips, rot90), none.")
 flags.DEFINE_bool("balance_classes", _D.balance_classes, "Draw real and fake training examples 50/50.")
+flags.DEFINE_enum("pseudo_fakes", _D.pseudo_fakes, config_lib.PSEUDO_FAKES,
+                  "sbi: replace real training crops by self-blended pseudo-fakes made on the fly, with "
+                  "exact masks (Self-Blended Images, CVPR 2022); none: train on the records as they are.")
+flags.DEFINE_float("pseudo_fake_ratio", _D.pseudo_fake_ratio,
+                   "With --pseudo_fakes=sbi: the probability that a real training crop is replaced.")
 flags.DEFINE_bool("amp", _D.amp, "Mixed precision (see --amp_dtype); for GPUs.")
 flags.DEFINE_enum("amp_dtype", _D.amp_dtype, config_lib.AMP_DTYPES,
                   "float16 (with dynamic loss scaling) or bfloat16.")
