@@ -143,6 +143,17 @@ def augment(image, mask, seed, policy="faces"):
     return tf.ensure_shape(_photometric(image, seeds[2]), image.shape), mask
 
 
+def _selected(features, methods, compressions):
+    """Whether a parsed example is a real one or a fake of `methods`, and of `compressions`."""
+    keep = tf.constant(True)
+    if methods:
+        is_real = features[schema.LABEL] <= 0
+        keep = tf.logical_or(is_real, tf.reduce_any(tf.equal(features[schema.METHOD], list(methods))))
+    if compressions:
+        keep = tf.logical_and(keep, tf.reduce_any(tf.equal(features[schema.COMPRESSION], list(compressions))))
+    return keep
+
+
 def _balanced_repeat(dataset, seed):
     """Repeats real and fake examples apart and draws from each with probability 1/2.
 
@@ -155,8 +166,8 @@ def _balanced_repeat(dataset, seed):
 
 
 def make_dataset(file_pattern, *, image_size, channels, batch_size, training, augmentation="faces",
-                 balance_classes=False, pseudo_fakes="none", pseudo_fake_ratio=0.5, seed=0, shuffle_buffer=2048,
-                 max_batches=0, worker=None):
+                 balance_classes=False, pseudo_fakes="none", pseudo_fake_ratio=0.5, methods=(), compressions=(),
+                 seed=0, shuffle_buffer=2048, max_batches=0, worker=None):
     """Builds the input pipeline for training or evaluation.
 
     Args:
@@ -172,6 +183,10 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
         training crops by self-blended pseudo-fakes (`pseudo_fakes.self_blend`)
         before augmentation.
       pseudo_fake_ratio: the probability that a real training crop is replaced.
+      methods: if given, keep only the fakes of these manipulation methods
+        (and every real example), as the leave-one-method-out protocol trains.
+      compressions: if given, keep only examples (real or fake) of these
+        compressions ("c0", "c23", "c40").
       seed: seeds shuffling, balancing and augmentation.
       shuffle_buffer: examples held for shuffling.
       max_batches: if positive, stop after this many batches.
@@ -212,6 +227,8 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
     dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                                  num_parallel_calls=autotune, deterministic=True)
     dataset = dataset.map(schema.parse_example, num_parallel_calls=autotune)
+    if methods or compressions:
+        dataset = dataset.filter(lambda features: _selected(features, methods, compressions))
     if training:
         # Shuffle before repeat so that each pass sees every example once.
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

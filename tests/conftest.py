@@ -1,5 +1,6 @@
 """Shared fixtures: tiny TFRecord shards written through the project's schema."""
 
+import json
 import os
 import subprocess
 import sys
@@ -76,6 +77,42 @@ def read_records(out_dir, split="*"):
     paths = sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{split}-*.tfrecord")))
     return [{key: value.numpy() for key, value in schema.parse_example(record).items()}
             for record in tf.data.TFRecordDataset(paths)]
+
+
+def write_records(directory, methods=("Deepfakes", "FaceSwap"), compressions=("c23", "c40"), size=32):
+    """A records folder as data_pipeline.prepare leaves it: one shard per split and manifest.json.
+
+    Each split holds, per compression, 2 real videos and 2 fakes of each
+    method, 2 frames each.
+    """
+    import tensorflow as tf
+
+    from data_pipeline import schema
+
+    rng = np.random.default_rng(0)
+    os.makedirs(directory, exist_ok=True)
+    counts, shards = {}, {}
+    for split in ("train", "val", "test"):
+        name = f"{split}-00000-of-00001.tfrecord"
+        shards[split] = [name]
+        split_counts = counts.setdefault(split, {})
+        with tf.io.TFRecordWriter(os.path.join(directory, name)) as writer:
+            for compression in compressions:
+                for method in ("original",) + tuple(methods):
+                    for video in range(2):
+                        for frame in range(2):
+                            image, mask = make_face_like_example(rng, size, fake=method != "original")
+                            writer.write(schema.serialize_example({
+                                schema.IMAGE: cv2.imencode(".png", image)[1].tobytes(),
+                                schema.MASK: cv2.imencode(".png", mask)[1].tobytes(),
+                                schema.LABEL: int(method != "original"), schema.METHOD: method,
+                                schema.COMPRESSION: compression,
+                                schema.VIDEO_ID: f"{method}/{compression}/{video:03d}", schema.FRAME_INDEX: frame}))
+                            for key in (f"method/{method}", f"compression/{compression}"):
+                                split_counts[key] = split_counts.get(key, 0) + 1
+    with open(os.path.join(directory, "manifest.json"), "w") as f:
+        json.dump({"config": {"image_size": size}, "counts": {"examples": counts}, "shards": shards}, f)
+    return directory
 
 
 @pytest.fixture(scope="session")

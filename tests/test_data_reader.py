@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from data_pipeline import reader, schema
 
-from conftest import write_shards
+from conftest import write_records, write_shards
 
 
 def test_schema_round_trip():
@@ -173,3 +173,20 @@ def test_balancing_draws_real_and_fake_equally_from_a_skewed_folder(tmp_path):
 def test_balancing_a_single_class_folder_does_not_stall(tmp_path):
     one_class = write_shards(str(tmp_path), "train", 1, num_shards=1)  # a single fake example
     assert _labels_drawn(one_class, batches=2).tolist() == [1.0] * 16
+
+
+def test_method_and_compression_selections_keep_every_real_and_only_the_chosen_fakes(tmp_path):
+    records = write_records(str(tmp_path / "records"), methods=("Deepfakes", "FaceSwap"),
+                            compressions=("c23", "c40"))
+
+    def kept(**selection):
+        dataset = reader.make_dataset(f"{records}/train-*.tfrecord", image_size=32, channels=3, batch_size=64,
+                                      training=False, **selection)
+        masks = np.concatenate([masks.numpy() for _, masks in dataset])
+        return len(masks), int((masks.reshape(len(masks), -1).max(1) > 0).sum())
+
+    # Per compression: 4 real and 4 fake crops of each method.
+    assert kept() == (24, 16)
+    assert kept(methods=("FaceSwap",)) == (16, 8)
+    assert kept(compressions=("c40",)) == (12, 8)
+    assert kept(methods=("Deepfakes",), compressions=("c23",)) == (8, 4)

@@ -6,6 +6,7 @@ command line is rejected in a fraction of a second, before anything is written.
 
 import dataclasses
 import glob
+import json
 import os
 
 # Filters of each variant, as in NVIDIA's UNet_Industrial `model/unet.py`:
@@ -67,6 +68,8 @@ class TrainConfig:
     balance_classes: bool = False
     pseudo_fakes: str = "none"
     pseudo_fake_ratio: float = 0.5
+    train_methods: str = ""
+    train_compressions: str = ""
     amp: bool = False
     amp_dtype: str = "float16"
     xla: bool = False
@@ -98,8 +101,22 @@ class TrainConfig:
         return self.synthetic_data or (self.is_benchmark and not self.train_pattern)
 
     @property
+    def train_method_list(self):
+        """The fake methods training keeps (with every real example); empty keeps all."""
+        return _comma_list(self.train_methods)
+
+    @property
+    def train_compression_list(self):
+        """The compressions training keeps; empty keeps all."""
+        return _comma_list(self.train_compressions)
+
+    @property
     def trains(self):
         return self.exec_mode in ("train", "train_and_evaluate", "training_benchmark")
+
+
+def _comma_list(value):
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _choice(name, value, choices):
@@ -172,6 +189,31 @@ def validate(config):
             check_pattern("train_pattern", config.train_pattern)
         if config.exec_mode in ("train_and_evaluate", "evaluate"):
             check_pattern("eval_pattern", config.eval_pattern)
+        if config.trains:
+            _check_selection_against_manifest(config)
+
+
+def _check_selection_against_manifest(config):
+    """Refuses --train_methods / --train_compressions that the records' manifest.json does not hold.
+
+    A selection that matches no example would leave training waiting forever
+    for its first batch. Records without a manifest beside them (or remote
+    ones) are not checked.
+    """
+    selections = {"method": ("train_methods", config.train_method_list),
+                  "compression": ("train_compressions", config.train_compression_list)}
+    manifest_path = os.path.join(os.path.dirname(os.path.expanduser(config.train_pattern)), "manifest.json")
+    if not any(values for _, values in selections.values()) or not os.path.isfile(manifest_path):
+        return
+    with open(manifest_path) as f:
+        counts = json.load(f)["counts"]["examples"]
+    for kind, (flag, values) in selections.items():
+        held = sorted({key.split("/", 1)[1] for split in counts.values() for key in split
+                       if key.startswith(kind + "/") and key != "method/original"})
+        missing = [value for value in values if value not in held]
+        if missing:
+            raise ConfigError(f"--{flag} names {', '.join(missing)}, which {manifest_path} does not hold "
+                              f"(it has {', '.join(held)})")
 
 
 # Taken from the command line even when a saved configuration is reused:

@@ -61,7 +61,8 @@ def training_data(config, start_step=0, distribution=None):
         config.train_pattern, image_size=config.input_size, channels=config.input_channels,
         batch_size=batch_size, training=True, augmentation=config.augmentation,
         balance_classes=config.balance_classes, pseudo_fakes=config.pseudo_fakes,
-        pseudo_fake_ratio=config.pseudo_fake_ratio, seed=config.seed + start_step,
+        pseudo_fake_ratio=config.pseudo_fake_ratio, methods=config.train_method_list,
+        compressions=config.train_compression_list, seed=config.seed + start_step,
         shuffle_buffer=config.shuffle_buffer, worker=worker)
 
 

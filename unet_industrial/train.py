@@ -57,6 +57,10 @@ flags.DEFINE_enum("pseudo_fakes", _D.pseudo_fakes, config_lib.PSEUDO_FAKES,
                   "exact masks (Self-Blended Images, CVPR 2022); none: train on the records as they are.")
 flags.DEFINE_float("pseudo_fake_ratio", _D.pseudo_fake_ratio,
                    "With --pseudo_fakes=sbi: the probability that a real training crop is replaced.")
+flags.DEFINE_string("train_methods", _D.train_methods,
+                    "Comma-separated fake methods to train on, with every real example; empty: all.")
+flags.DEFINE_string("train_compressions", _D.train_compressions,
+                    "Comma-separated compressions (c0, c23, c40) to train on; empty: all.")
 flags.DEFINE_bool("amp", _D.amp, "Mixed precision (see --amp_dtype); for GPUs.")
 flags.DEFINE_enum("amp_dtype", _D.amp_dtype, config_lib.AMP_DTYPES,
                   "float16 (with dynamic loss scaling) or bfloat16.")

@@ -1,0 +1,110 @@
+"""`python -m unet_industrial.study`: which models a protocol trains, on what, and the matrix it writes."""
+
+import json
+import os
+
+import cv2
+import pytest
+
+from unet_industrial import protocols
+from unet_industrial.config import ConfigError
+
+from conftest import run_module, write_records
+
+METHODS = ("Deepfakes", "FaceSwap")
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    return write_records(str(tmp_path_factory.mktemp("records")))
+
+
+def _study(records, run_dir, protocol, **fields):
+    return protocols.StudyConfig(protocol=protocol, data_dir=records, run_dir=str(run_dir), num_iter=2,
+                                 batch_size=4, **fields)
+
+
+def test_plans_follow_the_records(records):
+    manifest = protocols.read_manifest(records)
+    cross_method = protocols.plan(_study(records, "unused", "cross_manipulation"), manifest)
+    assert cross_method == [("all-methods", {}), ("without-Deepfakes", {"train_methods": "FaceSwap"}),
+                            ("without-FaceSwap", {"train_methods": "Deepfakes"})]
+    cross_compression = protocols.plan(_study(records, "unused", "cross_compression"), manifest)
+    assert cross_compression == [("train-c23", {"train_compressions": "c23"}),
+                                 ("train-c40", {"train_compressions": "c40"})]
+    # Matrix columns: the test split's methods, or its compressions (training
+    # on one compression is the reader's selection, tested with the reader).
+    assert protocols.columns(_study(records, "unused", "cross_manipulation"), manifest) == [
+        ("Deepfakes", "by_method", "Deepfakes"), ("FaceSwap", "by_method", "FaceSwap")]
+    assert protocols.columns(_study(records, "unused", "cross_compression"), manifest) == [
+        ("c23", "by_compression", "c23"), ("c40", "by_compression", "c40")]
+    trained = dict(protocols.models(_study(records, "unused", "cross_compression"), manifest))
+    assert trained["train-c40"].train_compression_list == ("c40",)
+    assert trained["train-c40"].run_dir == os.path.join("unused", "train-c40")
+
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report(records, tmp_path):
+    run_dir = tmp_path / "study"
+    args = ["--protocol=cross_manipulation", f"--data_dir={records}", f"--run_dir={run_dir}", "--num_iter=2",
+            "--batch_size=4"]
+    result = run_module("unet_industrial.study", *args, timeout=600)
+    assert result.returncode == 0, result.stderr
+    study = _read(run_dir / "study.json")
+    assert list(study["runs"]) == ["all-methods", "without-Deepfakes", "without-FaceSwap"]
+    markdown = (run_dir / "matrix.md").read_text()
+    assert "| trained | Deepfakes | FaceSwap | all |" in markdown
+    for name, expected_methods in (("all-methods", ""), ("without-Deepfakes", "FaceSwap"),
+                                   ("without-FaceSwap", "Deepfakes")):
+        run = study["runs"][name]
+        assert _read(os.path.join(run["run_dir"], "config.json"))["config"]["train_methods"] == expected_methods
+        report = _read(os.path.join(run["run_dir"], "eval", "test", "report.json"))
+        for level in ("frame", "video"):
+            expected = {method: report[level]["by_method"][method]["roc_auc"] for method in METHODS}
+            expected["all"] = report[level]["roc_auc"]
+            assert run[level] == pytest.approx(expected)
+        row = f"| {name} | " + " | ".join(f"{run['frame'][column]:.3f}" for column in (*METHODS, "all")) + " |"
+        assert row in markdown
+    image = cv2.imread(str(run_dir / "matrix.png"))
+    assert image is not None and image.shape[0] > 100 and image.shape[1] > 200
+
+    # Started again with the same flags, the study reuses every finished model.
+    again = run_module("unet_industrial.study", *args, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("reusing") == 3
+    assert _read(run_dir / "study.json")["runs"] == study["runs"]
+
+    # With other flags it refuses the folder, in one line.
+    other = run_module("unet_industrial.study", *args[:-1], "--batch_size=8", timeout=120)
+    assert other.returncode == 2
+    assert other.stderr.strip().splitlines() == [
+        f"error: --run_dir={str(run_dir)!r} holds a study with another configuration; choose a new --run_dir"]
+
+
+@pytest.mark.parametrize("make, protocol, message", [
+    (lambda d: os.makedirs(d), "cross_manipulation", "holds no manifest.json"),
+    (lambda d: write_records(d, methods=("Deepfakes",)), "cross_manipulation",
+     "needs fakes of at least two methods; "),
+    (lambda d: write_records(d, compressions=("c23",)), "cross_compression",
+     "needs records of at least two compressions"),
+])
+def test_records_that_cannot_serve_the_protocol_are_refused(tmp_path, make, protocol, message):
+    records = str(tmp_path / "records")
+    make(records)
+    with pytest.raises(ConfigError, match=message):
+        protocols.validate(_study(records, tmp_path / "study", protocol))
+    assert not (tmp_path / "study").exists()
+
+
+def test_a_method_the_records_do_not_hold_is_refused_before_training(records, tmp_path):
+    result = run_module("unet_industrial.train", "--exec_mode=train", f"--train_pattern={records}/train-*.tfrecord",
+                        "--train_methods=Deepfakes,NoSuchMethod", "--input_size=32",
+                        f"--run_dir={tmp_path / 'run'}", timeout=120)
+    assert result.returncode == 2
+    assert "--train_methods names NoSuchMethod, which " in result.stderr
+    assert "(it has Deepfakes, FaceSwap)" in result.stderr
+    assert not (tmp_path / "run").exists()
