@@ -22,7 +22,6 @@ import os
 import keras
 import numpy as np
 
-from unet_industrial import classifier as classifier_lib  # noqa: F401  (registers its loss and metrics)
 from unet_industrial import model as model_lib  # noqa: F401  (registers the custom layers for loading)
 from unet_industrial import run_dir as run_files
 from unet_industrial import verdicts
