@@ -223,6 +223,14 @@ def test_evaluation_scores_are_the_classifiers_probabilities(tmp_path):
     np.testing.assert_allclose([reported[key] for key in expected], list(expected.values()), rtol=1e-5)
 
 
+def test_a_checkpoint_is_restored_into_a_backbone_built_without_fetching_weights(monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # offline, whatever the machine
+    config = config_lib.TrainConfig(model_kind="classifier", classifier="efficientnet_b0", weights="imagenet",
+                                    input_size=32)
+    assert trainer.build_model(config, pretrained=False).output_shape == (None, 1)
+
+
 def test_imagenet_weights_offline_give_one_clear_line(tmp_path, tiny_tfrecords):
     run_dir = tmp_path / "run"
     # An empty weights cache and a proxy that refuses every connection: offline, whatever the machine.

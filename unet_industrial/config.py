@@ -163,8 +163,8 @@ def _check_model(config):
                 f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "
                 "(the UNet pools four times by 2)")
         return
-    _refuse_non_defaults(config, SEGMENTER_ONLY, "is for --model_kind=segmenter; a classifier trains "
-                                                 "its backbone on binary cross-entropy")
+    _refuse_non_defaults(config, SEGMENTER_ONLY, "is for --model_kind=segmenter (a classifier trains "
+                                                 "a keras.applications backbone on cross-entropy)")
     _choice("classifier", config.classifier, tuple(CLASSIFIERS))
     _choice("weights", config.weights, WEIGHTS)
     min_size = CLASSIFIERS[config.classifier]

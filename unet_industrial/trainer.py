@@ -68,7 +68,9 @@ class ModelKind:
     """What training and evaluation need to know of a --model_kind.
 
     Attributes:
-      build: config -> an uncompiled Keras model.
+      build: (config, pretrained) -> an uncompiled Keras model; pretrained
+        False when a checkpoint will replace every weight (so a classifier
+        does not fetch its ImageNet weights to resume or evaluate).
       loss: config -> the training loss, on (masks, model output).
       train_metrics: config -> the cheap metrics computed while training.
       eval_metrics: config -> every metric of an evaluation pass, including
@@ -89,8 +91,9 @@ class ModelKind:
 
 
 SEGMENTER = ModelKind(
-    build=lambda config: build_unet(config.unet_variant, config.input_shape, config.activation_fn,
-                                    config.weight_init_method, dtype_policy=dtype_policy(config)),
+    build=lambda config, pretrained: build_unet(
+        config.unet_variant, config.input_shape, config.activation_fn, config.weight_init_method,
+        dtype_policy=dtype_policy(config)),
     loss=lambda config: BatchLoss(config.loss_fn_name),
     train_metrics=lambda config: [_reconstruction_loss_metric(config), Dice(0.5), IoU(0.5)],
     eval_metrics=lambda config: [_reconstruction_loss_metric(config),
@@ -100,8 +103,9 @@ SEGMENTER = ModelKind(
 # that the frame and video verdicts are calibrated on, insensitive to the
 # threshold and to over-confidence (which the loss would punish).
 CLASSIFIER = ModelKind(
-    build=lambda config: classifier.build_classifier(config.classifier, config.input_shape, config.weights,
-                                                     dtype_policy=dtype_policy(config)),
+    build=lambda config, pretrained: classifier.build_classifier(
+        config.classifier, config.input_shape, config.weights if pretrained else "none",
+        dtype_policy=dtype_policy(config)),
     loss=lambda config: classifier.FrameLoss(),
     train_metrics=lambda config: classifier.frame_metrics(),
     eval_metrics=lambda config: classifier.frame_metrics(with_loss=True),
@@ -113,8 +117,9 @@ def model_kind(config):
     return MODEL_KINDS[config.model_kind]
 
 
-def build_model(config):
-    return model_kind(config).build(config)
+def build_model(config, pretrained=True):
+    """The model of a config; `pretrained=False` when a checkpoint is restored into it (see ModelKind)."""
+    return model_kind(config).build(config, pretrained)
 
 
 def learning_rate_schedule(config):
@@ -343,7 +348,7 @@ def train(config, run_dir):
     keras.utils.set_random_seed(config.seed)
     start_step, best, evaluator = 0, {"value": None, "step": None}, None
     with distribution.scope():
-        model = build_model(config)
+        model = build_model(config, pretrained=not config.resume)
         compile_for_training(model, config)
         if config.resume:
             start_step = restore(model, run_files.checkpoint_path(run_dir, "last"))
@@ -390,7 +395,7 @@ def evaluate(config, run_dir):
       The results dict written to the report.
     """
     path = run_files.checkpoint_path(run_dir, config.checkpoint)
-    model = build_model(config)
+    model = build_model(config, pretrained=False)
     compile_for_training(model, config, metrics=False)
     step = restore(model, path)
     results = evaluate_model(make_evaluator(model, config), data.evaluation_data(config))
