@@ -37,8 +37,12 @@ def write_video(path, frames, fps=25):
     return str(path)
 
 
-def write_shards(out_dir, split, num_examples, size=32, num_shards=2, seed=0):
-    """Writes `split-0000i-of-0000n.tfrecord` shards; returns their glob pattern."""
+def write_shards(out_dir, split, num_examples, size=32, num_shards=2, seed=0, fake_videos=False):
+    """Writes `split-0000i-of-0000n.tfrecord` shards of four-frame videos; returns their glob pattern.
+
+    Every other frame is fake, or with `fake_videos` every other video (so
+    that videos, too, are of both classes).
+    """
     import tensorflow as tf
 
     from data_pipeline import schema
@@ -48,7 +52,7 @@ def write_shards(out_dir, split, num_examples, size=32, num_shards=2, seed=0):
     writers = [tf.io.TFRecordWriter(os.path.join(out_dir, f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord"))
                for i in range(num_shards)]
     for index in range(num_examples):
-        fake = index % 2 == 0
+        fake = (index // 4 if fake_videos else index) % 2 == 0
         image, mask = make_face_like_example(rng, size, fake)
         record = schema.serialize_example({
             schema.IMAGE: cv2.imencode(".png", image)[1].tobytes(),

@@ -25,6 +25,15 @@ TINY_FLAGS = ["--input_size=32", "--batch_size=2", "--log_every=1", "--synthetic
     (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
     (["--batch_size=0", "--synthetic_data"], "--batch_size must be positive"),
     (["--pseudo_fake_ratio=1.5", "--synthetic_data"], "--pseudo_fake_ratio=1.5 must lie in [0, 1]"),
+    (["--model_kind=detector"], "model_kind=detector"),
+    (["--model_kind=classifier", "--classifier=resnet50"], "classifier=resnet50"),
+    (["--model_kind=classifier", "--input_size=64", "--synthetic_data"],
+     "--input_size=64 is below 71, the smallest input keras.applications accepts for --classifier=xception"),
+    (["--model_kind=classifier", "--input_channels=1", "--synthetic_data"],
+     "--model_kind=classifier needs --input_channels=3"),
+    (["--model_kind=classifier", "--loss_fn_name=dice", "--synthetic_data"],
+     "--loss_fn_name=dice is for --model_kind=segmenter"),
+    (["--weights=imagenet", "--synthetic_data"], "--weights=imagenet is for --model_kind=classifier"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, flags, message):
     run_dir = tmp_path / "run"

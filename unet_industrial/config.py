@@ -33,6 +33,20 @@ PSEUDO_FAKES = ("none", "sbi")
 METRIC_THRESHOLDS = (0.05, 0.125, 0.25, 0.5, 0.75, 0.85, 0.95, 0.99)
 # Every spatial size must survive four 2x2 max-pools.
 SIZE_MULTIPLE = 16
+# segmenter: the UNet, trained on fake-pixel masks; classifier: an ImageNet
+# backbone with one logit per face crop, trained on frame labels.
+MODEL_KINDS = ("segmenter", "classifier")
+# Classification backbones (keras.applications) and the smallest input side
+# each accepts (its own `min_size`): Xception, the FaceForensics++ baseline
+# (299 px there), and EfficientNet-B0 / B4, the DFDC winner's family.
+CLASSIFIERS = {"xception": 71, "efficientnet_b0": 32, "efficientnet_b4": 32}
+# none: random initialization (works offline); imagenet: keras.applications'
+# pretrained backbone weights (downloaded once into ~/.keras/models).
+WEIGHTS = ("none", "imagenet")
+# Flags that shape only the segmenter: a classifier refuses values other than their defaults.
+SEGMENTER_ONLY = ("unet_variant", "activation_fn", "weight_init_method", "loss_fn_name")
+# And those that shape only the classifier.
+CLASSIFIER_ONLY = ("classifier", "weights")
 
 
 class ConfigError(ValueError):
@@ -49,6 +63,9 @@ class TrainConfig:
     """
 
     exec_mode: str = "train"
+    model_kind: str = "segmenter"
+    classifier: str = "xception"
+    weights: str = "none"
     unet_variant: str = "tinyUNet"
     activation_fn: str = "relu"
     weight_init_method: str = "he_normal"
@@ -144,6 +161,38 @@ def check_pattern(flag_name, pattern):
         raise ConfigError(f"--{flag_name}={pattern!r} matches no file")
 
 
+def _refuse_non_defaults(config, names, why):
+    defaults = TrainConfig()
+    for name in names:
+        if getattr(config, name) != getattr(defaults, name):
+            raise ConfigError(f"--{name}={getattr(config, name)} {why}")
+
+
+def _check_model(config):
+    """The model's flags: its kind, its own options, the input it can take."""
+    _choice("model_kind", config.model_kind, MODEL_KINDS)
+    if config.input_channels not in (1, 3):
+        raise ConfigError(f"--input_channels={config.input_channels} must be 1 or 3")
+    if config.model_kind == "segmenter":
+        _refuse_non_defaults(config, CLASSIFIER_ONLY, "is for --model_kind=classifier")
+        if config.input_size <= 0 or config.input_size % SIZE_MULTIPLE:
+            raise ConfigError(
+                f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "
+                "(the UNet pools four times by 2)")
+        return
+    _refuse_non_defaults(config, SEGMENTER_ONLY, "is for --model_kind=segmenter (a classifier trains "
+                                                 "a keras.applications backbone on cross-entropy)")
+    _choice("classifier", config.classifier, tuple(CLASSIFIERS))
+    _choice("weights", config.weights, WEIGHTS)
+    min_size = CLASSIFIERS[config.classifier]
+    if config.input_size < min_size:
+        raise ConfigError(f"--input_size={config.input_size} is below {min_size}, the smallest input "
+                          f"keras.applications accepts for --classifier={config.classifier}")
+    if config.input_channels != 3:
+        # EfficientNet normalizes with per-channel RGB statistics; ImageNet weights are RGB.
+        raise ConfigError("--model_kind=classifier needs --input_channels=3 (its backbones take RGB)")
+
+
 def validate(config):
     """Checks a TrainConfig; raises ConfigError naming the first problem."""
     _choice("exec_mode", config.exec_mode, EXEC_MODES)
@@ -162,12 +211,7 @@ def validate(config):
         raise ConfigError(f"--distribution={config.distribution} is for --exec_mode "
                           f"{' or '.join(DISTRIBUTED_EXEC_MODES)}; --exec_mode={config.exec_mode} "
                           "runs on one device")
-    if config.input_size <= 0 or config.input_size % SIZE_MULTIPLE:
-        raise ConfigError(
-            f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "
-            "(the UNet pools four times by 2)")
-    if config.input_channels not in (1, 3):
-        raise ConfigError(f"--input_channels={config.input_channels} must be 1 or 3")
+    _check_model(config)
     for name in ("batch_size", "num_iter", "learning_rate", "learning_rate_decay_steps",
                  "save_every", "log_every", "shuffle_buffer"):
         _positive(name, getattr(config, name))

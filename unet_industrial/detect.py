@@ -46,8 +46,9 @@ flags.DEFINE_integer("frames_per_video", _D.frames_per_video,
 flags.DEFINE_enum("checkpoint", _D.checkpoint, CHECKPOINTS,
                   "best (falls back to last for runs trained without evaluation) or last.")
 flags.DEFINE_string("overlay_out", _D.overlay_out,
-                    "An .mp4 of the sampled frames with face boxes and the predicted fake pixels in red; "
-                    "for a folder of videos, a new folder of one .mp4 per video.")
+                    "An .mp4 of the sampled frames with face boxes and the predicted fake pixels in red "
+                    "(a classifier run: boxes and scores only); for a folder of videos, a new folder of one "
+                    ".mp4 per video.")
 flags.DEFINE_string("json_out", _D.json_out,
                     "JSON report: per-frame scores and face boxes, video scores and verdicts, timings.")
 flags.DEFINE_string("csv_out", _D.csv_out,

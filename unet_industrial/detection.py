@@ -31,7 +31,9 @@ none replaces an existing file):
   overlay_out   the sampled frames (at detection size) with each crop box,
                 the pixels the model calls fake tinted red, and the scores:
                 an .mp4 for one video; for a folder, a folder of one .mp4
-                per video at the video's relative path.
+                per video at the video's relative path. A classifier run
+                (`--model_kind=classifier`) predicts no fake pixels: its
+                overlay has the boxes and scores alone.
 A file of a folder that cannot be read is a row with its reason and the run
 goes on; a single video that cannot be read is an error.
 """
@@ -307,8 +309,12 @@ def detect_video(path, model, calibration, frames_per_video=32, overlay=False):
 
 
 def _score_crops(model, calibration, crops, keep_areas):
-    """Each crop's score, and its fake area (probability > pixel_threshold, a bool mask) or None."""
+    """Each crop's score, and its fake area (probability > pixel_threshold, a bool mask) or None.
+
+    A classifier's crops have no fake area: None.
+    """
     scores, areas, threshold = [], [], calibration.pixel_threshold
+    keep_areas = keep_areas and model.predicts_masks
     for start in range(0, len(crops), MODEL_CHUNK):
         probabilities = model.probabilities(np.stack(crops[start:start + MODEL_CHUNK]), calibration.tta)
         scores.extend(verdicts.frame_scores(probabilities, calibration.frame_score, threshold))
@@ -329,15 +335,18 @@ def _draw(image, scale, frame, fake_areas):
       image: the RGB frame at detection size (`scale` x full resolution).
       scale: its scale.
       frame: the frame's FrameResult.
-      fake_areas: per face, the bool mask of fake pixels of its crop.
+      fake_areas: per face, the bool mask of fake pixels of its crop, or None (a classifier's).
     """
     height, width = image.shape[:2]
     for face, fake in zip(frame.faces, fake_areas):
         x0, y0, x1, y1 = (int(round(v * scale)) for v in face.crop_box)
         x1, y1 = min(x1, width), min(y1, height)
-        region = image[y0:y1, x0:x1]
-        inside = cv2.resize(fake.astype(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST) > 0
-        region[inside] = (region[inside] * (1 - TINT_OPACITY) + FAKE_COLOUR * TINT_OPACITY).astype(np.uint8)
+        if fake is not None:
+            region = image[y0:y1, x0:x1]
+            inside = cv2.resize(fake.astype(np.uint8), (x1 - x0, y1 - y0),
+                                interpolation=cv2.INTER_NEAREST) > 0
+            tinted = region[inside] * (1 - TINT_OPACITY) + FAKE_COLOUR * TINT_OPACITY
+            region[inside] = tinted.astype(np.uint8)
         cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), BOX_COLOUR, 2)
         _put_text(image, f"{face.score:.3f}", (x0 + 4, y1 - 8))
     caption = "no face" if frame.score is None else f"score {frame.score:.3f}"

@@ -11,9 +11,13 @@ r"""Evaluates a trained run on a split: frame, video and pixel figures in runs/N
 --checkpoint, --frame_score, --pixel_threshold, --aggregation and --tta left
 out take the calibration's values (with --calibrate: best, area, 0.5, mean,
 none);
-given explicitly, they must match it. This module only parses flags into an
-EvalConfig and calls unet_industrial.evaluation; bad input gets one line on
-stderr and exit status 2, before anything is written.
+given explicitly, they must match it. A classifier run (trained with
+--model_kind=classifier) scores a crop by its predicted probability and
+refuses --frame_score and --pixel_threshold; its report has no pixel section.
+
+This module only parses flags into an EvalConfig and calls
+unet_industrial.evaluation; bad input gets one line on stderr and exit
+status 2, before anything is written.
 """
 
 import os
@@ -38,10 +42,10 @@ flags.DEFINE_string("split", evaluation.EvalConfig.split,
 flags.DEFINE_enum("checkpoint", _D["checkpoint"], CHECKPOINTS,
                   "Checkpoint to evaluate." + _CALIBRATED)
 flags.DEFINE_enum("frame_score", _D["frame_score"], verdicts.FRAME_SCORES,
-                  "Score of a face crop: area above --pixel_threshold, max or mean probability."
-                  + _CALIBRATED)
+                  "Score of a face crop: area above --pixel_threshold, max or mean probability. Segmenter "
+                  "runs only: a classifier's is its predicted probability." + _CALIBRATED)
 flags.DEFINE_float("pixel_threshold", _D["pixel_threshold"],
-                   "A pixel is fake above this probability." + _CALIBRATED)
+                   "A pixel is fake above this probability. Segmenter runs only." + _CALIBRATED)
 flags.DEFINE_enum("aggregation", _D["aggregation"], verdicts.AGGREGATIONS,
                   "Video score from its frames' scores." + _CALIBRATED)
 flags.DEFINE_enum("tta", _D["tta"], verdicts.TTAS,

@@ -6,10 +6,16 @@ frame the maximum over its faces, a video the aggregation of its frames;
 thresholds come from the run's calibration.json, or, with `calibrate`, are
 calibrated on these data (by balanced accuracy) and saved there.
 
+A classifier run (`--model_kind=classifier`) is evaluated the same way, its
+crop score being its own probability (verdicts.CLASSIFIER_FRAME_SCORE; so
+--frame_score and --pixel_threshold are refused for it); having no masks,
+its report has no "pixel" section, its per_frame.csv empty mask_area_pred,
+iou and dice cells, and its folder no overlays.png.
+
 `runs/NAME/eval/<split>/` holds:
-  report.json     sections "frame", "video" and "pixel", and metadata
-                  (checkpoint, step, data pattern, counts, the settings and
-                  calibration used, provenance).
+  report.json     sections "frame", "video" and "pixel" (segmenters only),
+                  and metadata (model kind, checkpoint, step, data pattern,
+                  counts, the settings and calibration used, provenance).
   per_frame.csv   one row per face crop: video_id, frame_index, face_number,
                   method, compression, label, score (the crop's),
                   frame_score (its frame's: the maximum over the frame's faces),
@@ -17,7 +23,8 @@ calibrated on these data (by balanced accuracy) and saved there.
                   dice (empty where the true mask is empty).
   per_video.csv   video_id, method, compression, label, num_frames, score, verdict.
   roc.png, pr.png frame and video ROC and precision-recall curves.
-  overlays.png    a few fake and real crops: image, true mask, predicted probability.
+  overlays.png    a few fake and real crops: image, true mask, predicted probability
+                  (segmenters only).
 TensorBoard scalars and images go to runs/NAME/tb/eval as eval/<split>/<name>.
 
 How the figures are defined:
@@ -75,6 +82,8 @@ EVAL_DIR = "eval"
 # Used by a calibration run for each setting the command line leaves out.
 DEFAULT_SETTINGS = {"checkpoint": "best", "frame_score": "area", "pixel_threshold": 0.5,
                     "aggregation": "mean", "tta": "none"}
+# A classifier's, which no flag may change: it scores a crop by its own probability, with no mask.
+CLASSIFIER_SETTINGS = {"frame_score": verdicts.CLASSIFIER_FRAME_SCORE, "pixel_threshold": None}
 # log_loss needs probabilities strictly inside (0, 1).
 LOG_LOSS_EPSILON = 1e-6
 OVERLAY_EXAMPLES = 8  # half fakes, half reals
@@ -151,21 +160,30 @@ def validate(config):
     check_pattern("data_pattern", config.data_pattern)
 
 
-def resolve_settings(config, calibration):
+def resolve_settings(config, calibration, model_kind="segmenter"):
     """The scoring settings of a job: the command line's, else the calibration's, else the defaults.
 
     Args:
       config: an EvalConfig.
       calibration: the run's verdicts.Calibration, or None when calibrating.
+      model_kind: the run's --model_kind; a classifier's defaults include CLASSIFIER_SETTINGS.
 
     Returns:
       A dict with checkpoint, frame_score, pixel_threshold, aggregation and tta.
 
     Raises:
-      ConfigError: for an explicit setting that differs from the calibration's.
+      ConfigError: for an explicit setting that differs from the calibration's,
+        or one that a classifier run has no use for.
     """
+    defaults = DEFAULT_SETTINGS
+    if model_kind == "classifier":
+        for name in CLASSIFIER_SETTINGS:
+            if getattr(config, name) is not None:
+                raise ConfigError(f"--{name} scores predicted masks, and {config.run_dir} is a classifier "
+                                  "run (a crop's score is its predicted probability): leave it out")
+        defaults = {**DEFAULT_SETTINGS, **CLASSIFIER_SETTINGS}
     settings = {}
-    for name, default in DEFAULT_SETTINGS.items():
+    for name, default in defaults.items():
         given = getattr(config, name)
         if calibration is None:
             settings[name] = default if given is None else given
@@ -202,17 +220,22 @@ CROP_COLUMNS = ("video_id", "frame_index", "face_number", "method", "compression
 
 
 def _score_batch(trained, batch, settings):
-    """CROP_COLUMNS of one reader batch, and its probability maps and true masks."""
+    """CROP_COLUMNS of one reader batch, its probabilities (maps; a classifier's per crop) and true masks."""
     probabilities = trained.model_input_probabilities(batch["image"], settings["tta"], len(batch["image"]))
     true = batch["mask"][..., 0] > 0.5
-    predicted = probabilities > settings["pixel_threshold"]
-    iou, dice = _overlap(predicted, true)
+    if trained.predicts_masks:
+        predicted = probabilities > settings["pixel_threshold"]
+        iou, dice = _overlap(predicted, true)
+        area_predicted = predicted.mean(axis=(1, 2))
+    else:
+        # No predicted mask: the pixel columns stay empty (NaN).
+        iou = dice = area_predicted = np.full(len(true), np.nan)
     values = {name: [value.decode() for value in batch[name]]
               for name in ("video_id", "method", "compression")}
     values.update({name: batch[name] for name in ("frame_index", "face_number", "label")})
     score = verdicts.frame_scores(probabilities, settings["frame_score"], settings["pixel_threshold"])
-    values.update(score=score, mask_area_true=true.mean(axis=(1, 2)),
-                  mask_area_pred=predicted.mean(axis=(1, 2)), iou=iou, dice=dice)
+    values.update(score=score, mask_area_true=true.mean(axis=(1, 2)), mask_area_pred=area_predicted,
+                  iou=iou, dice=dice)
     return values, probabilities, true
 
 
@@ -232,7 +255,8 @@ def predict(trained, data_pattern, settings, batch_size):
       (crops, examples): crops is a dict of equal-length numpy arrays, one
       per name in CROP_COLUMNS; examples a list of up to OVERLAY_EXAMPLES
       dicts (image in [0, 1], true mask, probability, and the crop's
-      metadata), fakes first, at most one per video.
+      metadata), fakes first, at most one per video; none for a
+      classifier, which predicts no mask to show.
 
     Raises:
       ConfigError: for data that match nothing, hold no record, or hold
@@ -257,15 +281,17 @@ def predict(trained, data_pattern, settings, batch_size):
         values, probabilities, true = _score_batch(trained, batch, settings)
         for name, column in columns.items():
             column.extend(values[name])
-        for i, label in enumerate(values["label"]):
-            chosen = examples[int(label)]
-            # At most one crop per video, so that the overlays show several videos.
-            video_id = values["video_id"][i]
-            if len(chosen) < OVERLAY_EXAMPLES // 2 and all(e["video_id"] != video_id for e in chosen):
-                chosen.append({"image": (batch["image"][i] + 1.0) / 2.0, "mask": true[i],
-                               "probability": probabilities[i], "label": int(label),
-                               **{name: values[name][i] for name in ("video_id", "frame_index", "method",
-                                                                      "score")}})
+        # Examples for the overlays: masks, so a segmenter's only.
+        if trained.predicts_masks:
+            for i, label in enumerate(values["label"]):
+                chosen = examples[int(label)]
+                # At most one crop per video, so that the overlays show several videos.
+                video_id = values["video_id"][i]
+                if len(chosen) < OVERLAY_EXAMPLES // 2 and all(e["video_id"] != video_id for e in chosen):
+                    chosen.append({"image": (batch["image"][i] + 1.0) / 2.0, "mask": true[i],
+                                   "probability": probabilities[i], "label": int(label),
+                                   **{name: values[name][i] for name in ("video_id", "frame_index", "method",
+                                                                          "score")}})
         now = time.monotonic()
         if now - last_log > _PROGRESS_SECONDS:
             count = len(columns["label"])
@@ -520,7 +546,8 @@ def write_report_folder(folder, report, crops, frames, videos, examples):
         _write_csv(os.path.join(temporary, "per_video.csv"), videos, PER_VIDEO_COLUMNS)
         for kind in ("roc", "pr"):
             plot_curves(os.path.join(temporary, f"{kind}.png"), {"frame": frames, "video": videos}, kind)
-        plot_overlays(os.path.join(temporary, "overlays.png"), examples)
+        if examples:
+            plot_overlays(os.path.join(temporary, "overlays.png"), examples)
         os.chmod(temporary, 0o755)  # mkdtemp makes it private; a report folder is not.
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -556,7 +583,7 @@ def write_summaries(run_dir, split, step, report, examples):
 
     writer = SummaryWriter(os.path.join(run_dir, "tb", "eval"))
     writer.scalars(step, {f"eval/{split}/{level}_{name}": report[level][name]
-                          for level, names in SUMMARY_SCALARS.items() for name in names
+                          for level, names in SUMMARY_SCALARS.items() if level in report for name in names
                           if report[level][name] is not None})
     if examples:
         rows = [np.concatenate([_rgb(e["image"]), _rgb(e["mask"]), _rgb(e["probability"])], axis=1)
@@ -592,14 +619,17 @@ def evaluate(config):
       ConfigError, verdicts.CalibrationError: for bad input, before anything is written.
     """
     validate(config)
+    model_kind = run_files.model_kind(config.run_dir)
     calibration = None if config.calibrate else verdicts.Calibration.load(config.run_dir)
-    settings = resolve_settings(config, calibration)
+    settings = resolve_settings(config, calibration, model_kind)
     # Keras (and TensorFlow) only once the command line is known to be good.
     from unet_industrial import inference
 
     trained = inference.load(config.run_dir, settings["checkpoint"])
-    logging.info("evaluating %s (step %s) on %s with %s", trained.checkpoint, trained.step,
+    logging.info("evaluating %s %s (step %s) on %s with %s", model_kind, trained.checkpoint, trained.step,
                  config.data_pattern, settings)
+    if not trained.predicts_masks:
+        logging.info("a classifier predicts no masks: the report has no pixel section and no overlays.png")
     crops, examples = predict(trained, config.data_pattern, settings, config.batch_size)
     frames = frame_table(crops)
     if config.calibrate:
@@ -610,7 +640,7 @@ def evaluate(config):
     crops["verdict"] = _verdicts(crops["frame_score"], calibration.frame_threshold)
     videos["verdict"] = _verdicts(videos["score"], calibration.video_threshold)
     report = {
-        "split": config.split, "data_pattern": config.data_pattern,
+        "model_kind": model_kind, "split": config.split, "data_pattern": config.data_pattern,
         "checkpoint": os.path.relpath(trained.checkpoint, config.run_dir), "step": trained.step,
         "settings": settings, "calibration": dataclasses.asdict(calibration), "calibrated": config.calibrate,
         "counts": {"crops": _counts(crops), "frames": _counts(frames), "videos": _counts(videos)},
@@ -618,14 +648,17 @@ def evaluate(config):
             table["label"], table["score"], calibration.frame_threshold)),
         "video": _with_subgroups(videos, lambda table: classification_figures(
             table["label"], table["score"], calibration.video_threshold)),
-        "pixel": _with_subgroups(crops, lambda table: pixel_figures(table, settings["pixel_threshold"])),
         "provenance": run_files.provenance(),
     }
+    if trained.predicts_masks:
+        report["pixel"] = _with_subgroups(crops, lambda table: pixel_figures(table,
+                                                                             settings["pixel_threshold"]))
     folder = write_report_folder(os.path.join(config.run_dir, EVAL_DIR, config.split), report, crops, frames,
                                  videos, examples)
     if config.calibrate:
         logging.info("calibration written to %s", save_calibration(calibration, config.run_dir))
     write_summaries(config.run_dir, config.split, trained.step or 0, report, examples)
     logging.info("%s: frame AUC %s, video AUC %s, pixel IoU %s; report in %s", config.split,
-                 report["frame"]["roc_auc"], report["video"]["roc_auc"], report["pixel"]["iou"], folder)
+                 report["frame"]["roc_auc"], report["video"]["roc_auc"],
+                 report["pixel"]["iou"] if "pixel" in report else "(none: a classifier)", folder)
     return report

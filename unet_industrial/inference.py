@@ -3,6 +3,10 @@
 Shared by evaluation and detection, so both feed the model exactly as
 training did (pixels in [-1, 1], the run's input size and channels).
 
+A segmenter's run gives a probability per pixel, (N, S, S); a classifier's
+(unet_industrial.classifier) one per crop, (N,). Which one a checkpoint is
+follows from its output: a map or a single logit.
+
 Test-time augmentation (`tta="dihedral"`) averages the probabilities of the
 eight flips and quarter turns of each crop, each turned back: the views the
 reference augmentation trains on. On four demo-sized models it lowered the
@@ -39,6 +43,7 @@ class TrainedModel:
       channels: 1 (gray) or 3 (RGB).
       checkpoint: path of the loaded `.keras` file.
       step: training step of the checkpoint (None if unknown).
+      kind: "segmenter" (a logit per pixel) or "classifier" (one per crop).
     """
 
     model: keras.Model
@@ -46,9 +51,14 @@ class TrainedModel:
     channels: int
     checkpoint: str
     step: object
+    kind: str = "segmenter"
+
+    @property
+    def predicts_masks(self):
+        return self.kind == "segmenter"
 
     def probabilities(self, crops, tta="none", batch_size=32):
-        """Fake-pixel probabilities of face crops.
+        """Fake probabilities of face crops: per pixel for a segmenter, per crop for a classifier.
 
         Args:
           crops: (N, S, S, 3) uint8 RGB face crops already at input_size.
@@ -56,7 +66,7 @@ class TrainedModel:
           batch_size: crops per model call.
 
         Returns:
-          (N, S, S) float32 probabilities.
+          (N, S, S) float32 probabilities; a classifier's (N,).
         """
         crops = np.asarray(crops)
         if crops.shape[1:3] != (self.input_size, self.input_size):
@@ -68,7 +78,7 @@ class TrainedModel:
         return self.model_input_probabilities(images * 2.0 - 1.0, tta, batch_size)
 
     def model_input_probabilities(self, images, tta="none", batch_size=32):
-        """Fake-pixel probabilities of images already in the model's input range.
+        """Fake probabilities (as `probabilities`) of images already in the model's input range.
 
         Args:
           images: (N, S, S, channels) float32 in [-1, 1], as `data_pipeline.reader` gives them.
@@ -77,20 +87,23 @@ class TrainedModel:
           batch_size: crops per model call.
 
         Returns:
-          (N, S, S) float32 probabilities.
+          (N, S, S) float32 probabilities; a classifier's (N,).
         """
         if tta not in TTA_VIEWS:
             raise ConfigError(f"--tta={tta!r} is not one of {', '.join(TTA_VIEWS)}")
         images = np.asarray(images, np.float32)
-        total = np.zeros(images.shape[:3], np.float32)
+        total = np.zeros(images.shape[:3] if self.predicts_masks else images.shape[:1], np.float32)
         for turns, flip in TTA_VIEWS[tta]:
             view = np.rot90(images, turns, axes=(1, 2))
             view = np.ascontiguousarray(view[:, :, ::-1] if flip else view)
             logits = np.concatenate([self.model.predict_on_batch(view[start:start + batch_size])[..., 0]
                                      for start in range(0, len(view), batch_size)])
             probabilities = verdicts.sigmoid(logits.astype(np.float32))
-            # Undo the view: first the flip, then the turns.
-            total += np.rot90(probabilities[:, :, ::-1] if flip else probabilities, -turns, axes=(1, 2))
+            if self.predicts_masks:
+                # Undo the view: first the flip, then the turns.
+                probabilities = np.rot90(probabilities[:, :, ::-1] if flip else probabilities, -turns,
+                                         axes=(1, 2))
+            total += probabilities
         return total / len(TTA_VIEWS[tta])
 
 
@@ -122,9 +135,11 @@ def load(run_dir, checkpoint="best"):
     except (ValueError, OSError) as error:
         raise ConfigError(f"cannot load {path}: {error}") from error
     _, size, _, channels = model.input_shape
+    # A segmenter's output is (batch, height, width, 1), a classifier's (batch, 1).
+    kind = "segmenter" if len(model.output_shape) == 4 else "classifier"
     state_path = run_files.train_state_path(run_dir)
     step = None
     if os.path.exists(state_path):
         state = run_files.read_json(state_path)
         step = state["best"]["step"] if path.endswith(run_files.BEST_CHECKPOINT) else state.get("step")
-    return TrainedModel(model, int(size), int(channels), path, step)
+    return TrainedModel(model, int(size), int(channels), path, step, kind)

@@ -100,6 +100,11 @@ def saved_config(run_dir):
         raise ConfigError(f"cannot read the saved configuration {path}: {error}") from error
 
 
+def model_kind(run_dir):
+    """The --model_kind a run was trained with: "segmenter" for runs from before classifiers existed."""
+    return (saved_config(run_dir) or {}).get("model_kind", "segmenter")
+
+
 def record_start(run_dir, config, **facts):
     """Writes config.json for a new run, or config-resumed-<time>.json for a resumed one.
 

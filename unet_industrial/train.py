@@ -1,4 +1,4 @@
-r"""Trains, evaluates or benchmarks the industrial UNet.
+r"""Trains, evaluates or benchmarks the industrial UNet, or (--model_kind=classifier) a frame classifier.
 
     python -m unet_industrial.train --exec_mode=train_and_evaluate \
         --train_pattern='data/tfrecords/train-*.tfrecord' \
@@ -6,6 +6,11 @@ r"""Trains, evaluates or benchmarks the industrial UNet.
 
     python -m unet_industrial.train --exec_mode=train --distribution=mirrored --batch_size=16 \
         --train_pattern='data/tfrecords/train-*.tfrecord' --run_dir=runs/ffpp-c23-4gpu
+
+    python -m unet_industrial.train --exec_mode=train_and_evaluate --model_kind=classifier \
+        --classifier=efficientnet_b4 --weights=imagenet --input_size=256 \
+        --train_pattern='data/tfrecords/train-*.tfrecord' \
+        --eval_pattern='data/tfrecords/val-*.tfrecord' --run_dir=runs/ffpp-c23-effb4
 
     python -m unet_industrial.train --exec_mode=training_benchmark \
         --input_size=512 --input_channels=1 --batch_size=16 --amp --amp_dtype=bfloat16
@@ -30,11 +35,22 @@ from unet_industrial import config as config_lib  # noqa: E402
 _D = config_lib.TrainConfig()
 
 flags.DEFINE_enum("exec_mode", _D.exec_mode, config_lib.EXEC_MODES, "What the job does.")
+flags.DEFINE_enum("model_kind", _D.model_kind, config_lib.MODEL_KINDS,
+                  "segmenter (the UNet, trained on fake-pixel masks) or classifier (an ImageNet backbone "
+                  "with one fake logit per face crop, trained on frame labels: fake where the mask is not "
+                  "empty).")
+flags.DEFINE_enum("classifier", _D.classifier, list(config_lib.CLASSIFIERS),
+                  "With --model_kind=classifier: the keras.applications backbone (xception needs "
+                  "--input_size >= 71).")
+flags.DEFINE_enum("weights", _D.weights, config_lib.WEIGHTS,
+                  "With --model_kind=classifier: the backbone's initial weights; imagenet downloads them "
+                  "once into ~/.keras/models, none (random) works offline.")
 flags.DEFINE_enum("unet_variant", _D.unet_variant, list(config_lib.UNET_VARIANTS),
                   "tinyUNet (1.85 M parameters) or original (29.1 M).")
 flags.DEFINE_enum("activation_fn", _D.activation_fn, config_lib.ACTIVATIONS, "Activation after each conv.")
 flags.DEFINE_enum("weight_init_method", _D.weight_init_method, config_lib.INITIALIZERS, "Kernel initializer.")
-flags.DEFINE_integer("input_size", _D.input_size, "Height and width of the model input; a multiple of 16.")
+flags.DEFINE_integer("input_size", _D.input_size,
+                     "Height and width of the model input; a segmenter's a multiple of 16.")
 flags.DEFINE_integer("input_channels", _D.input_channels, "1 (grayscale) or 3 (RGB).")
 flags.DEFINE_integer("batch_size", _D.batch_size,
                      "Examples per step and replica; a step takes batch_size x replicas (the global batch).")

@@ -7,11 +7,16 @@ adaptive Dice/cross-entropy loss. (The reference augments with flips and
 rot90, `--augmentation=reference`; faces default to a policy of their own,
 see data_pipeline.reader.augment.)
 
+`--model_kind=classifier` trains a frame classifier (unet_industrial.classifier)
+with the same recipe, data, checkpoints and run folder; what differs between
+the kinds (model, loss, metrics, the metric that picks the best checkpoint)
+is gathered in one `ModelKind` each.
+
 A run is divided into rounds of `save_every` steps (Keras "epochs"). After
 each round, and when `num_iter` is reached, the run evaluates (when it has
 evaluation data), writes `checkpoints/last.keras` (weights and optimizer state,
 so a run can resume), and updates `checkpoints/best.keras` when the evaluation
-Dice at 0.5 improved.
+Dice at 0.5 (a classifier: ROC AUC) improved.
 
 Training runs under the tf.distribute strategy of `--distribution` (see
 unet_industrial.distribute): one device by default, the same code path on
@@ -19,6 +24,7 @@ several. Every worker runs every step, evaluation and preview prediction
 (collective operations); only the chief writes into the run folder.
 """
 
+import dataclasses
 import math
 import os
 import shutil
@@ -30,14 +36,13 @@ import numpy as np
 from absl import logging
 
 from data_pipeline import files
-from unet_industrial import data, distribute, run_dir as run_files
+from unet_industrial import classifier, data, distribute, run_dir as run_files
 from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
 from unet_industrial.losses import BatchLoss, add_l2_weight_decay, batch_loss
 from unet_industrial.metrics import Dice, IoU, segmentation_metrics
 from unet_industrial.model import build_unet
 from unet_industrial.summaries import SummaryWriter
 
-BEST_METRIC = "dice@0.5"
 # Reported separately from Keras' "loss", which also holds the L2 term.
 RECONSTRUCTION_LOSS = "reconstruction_loss"
 _PREVIEW_IMAGES = 4
@@ -53,9 +58,68 @@ def jit_compile(config):
     return True if config.xla else keras.backend.backend() == "jax"
 
 
-def build_model(config):
-    return build_unet(config.unet_variant, config.input_shape, config.activation_fn,
-                      config.weight_init_method, dtype_policy=dtype_policy(config))
+def _reconstruction_loss_metric(config):
+    # The unscaled batch value: BatchLoss itself is divided by the replica count.
+    return keras.metrics.MeanMetricWrapper(batch_loss, name=RECONSTRUCTION_LOSS, kind=config.loss_fn_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelKind:
+    """What training and evaluation need to know of a --model_kind.
+
+    Attributes:
+      build: (config, pretrained) -> an uncompiled Keras model; pretrained
+        False when a checkpoint will replace every weight (so a classifier
+        does not fetch its ImageNet weights to resume or evaluate).
+      loss: config -> the training loss, on (masks, model output).
+      train_metrics: config -> the cheap metrics computed while training.
+      eval_metrics: config -> every metric of an evaluation pass, including
+        the loss without its L2 term.
+      best_metric: the evaluation metric (higher is better) that picks the
+        best checkpoint.
+      logged: the metrics the progress lines show, best_metric first.
+      predicts_masks: whether the output is a mask (previewed as an image).
+    """
+
+    build: object
+    loss: object
+    train_metrics: object
+    eval_metrics: object
+    best_metric: str
+    logged: tuple
+    predicts_masks: bool
+
+
+SEGMENTER = ModelKind(
+    build=lambda config, pretrained: build_unet(
+        config.unet_variant, config.input_shape, config.activation_fn, config.weight_init_method,
+        dtype_policy=dtype_policy(config)),
+    loss=lambda config: BatchLoss(config.loss_fn_name),
+    train_metrics=lambda config: [_reconstruction_loss_metric(config), Dice(0.5), IoU(0.5)],
+    eval_metrics=lambda config: [_reconstruction_loss_metric(config),
+                                 *segmentation_metrics(METRIC_THRESHOLDS)],
+    best_metric="dice@0.5", logged=("dice@0.5", "iou@0.5", RECONSTRUCTION_LOSS), predicts_masks=True)
+# The best classifier is the one of highest validation ROC AUC: the ranking
+# that the frame and video verdicts are calibrated on, insensitive to the
+# threshold and to over-confidence (which the loss would punish).
+CLASSIFIER = ModelKind(
+    build=lambda config, pretrained: classifier.build_classifier(
+        config.classifier, config.input_shape, config.weights if pretrained else "none",
+        dtype_policy=dtype_policy(config)),
+    loss=lambda config: classifier.FrameLoss(),
+    train_metrics=lambda config: classifier.frame_metrics(),
+    eval_metrics=lambda config: classifier.frame_metrics(with_loss=True),
+    best_metric="auc", logged=("auc", "accuracy", "frame_bce"), predicts_masks=False)
+MODEL_KINDS = {"segmenter": SEGMENTER, "classifier": CLASSIFIER}
+
+
+def model_kind(config):
+    return MODEL_KINDS[config.model_kind]
+
+
+def build_model(config, pretrained=True):
+    """The model of a config; `pretrained=False` when a checkpoint is restored into it (see ModelKind)."""
+    return model_kind(config).build(config, pretrained)
 
 
 def learning_rate_schedule(config):
@@ -75,28 +139,23 @@ def make_optimizer(config):
     return optimizer
 
 
-def _reconstruction_loss_metric(config):
-    # The unscaled batch value: BatchLoss itself is divided by the replica count.
-    return keras.metrics.MeanMetricWrapper(batch_loss, name=RECONSTRUCTION_LOSS, kind=config.loss_fn_name)
-
-
 def compile_for_training(model, config, metrics=True):
     """Attaches weight decay, optimizer, loss and the cheap training metrics."""
     add_l2_weight_decay(model, config.weight_decay)
-    train_metrics = [_reconstruction_loss_metric(config), Dice(0.5), IoU(0.5)] if metrics else None
-    model.compile(optimizer=make_optimizer(config), loss=BatchLoss(config.loss_fn_name),
-                  metrics=train_metrics, jit_compile=jit_compile(config))
+    kind = model_kind(config)
+    model.compile(optimizer=make_optimizer(config), loss=kind.loss(config),
+                  metrics=kind.train_metrics(config) if metrics else None, jit_compile=jit_compile(config))
 
 
 def make_evaluator(model, config):
     """A model sharing `model`'s layers and weights, compiled with every metric.
 
-    Training computes only the metrics at 0.5; evaluation reports Dice, IoU and
-    the per-image TPR / TNR at all of the reference's thresholds.
+    A segmenter trains with the metrics at 0.5 only; its evaluation reports
+    Dice, IoU and the per-image TPR / TNR at all of the reference's
+    thresholds. A classifier's evaluation adds its loss to its metrics.
     """
     evaluator = keras.Model(model.inputs, model.outputs, name="evaluator")
-    evaluator.compile(loss=None, metrics=[_reconstruction_loss_metric(config),
-                                          *segmentation_metrics(METRIC_THRESHOLDS)],
+    evaluator.compile(loss=None, metrics=model_kind(config).eval_metrics(config),
                       jit_compile=jit_compile(config))
     return evaluator
 
@@ -114,14 +173,21 @@ def evaluate_model(evaluator, batches):
     return {name: float(value) for name, value in results.items()}
 
 
-def write_previews(writer, step, model, preview):
-    """Input, target mask and predicted probability images for TensorBoard."""
+def _summary(results, kind):
+    """The progress line's view of evaluation results: the kind's logged metrics."""
+    return "  ".join(f"{name} {results[name]:.4f}" for name in kind.logged)
+
+
+def write_previews(writer, step, model, preview, predicts_masks=True):
+    """Input, target mask and (for a segmenter) predicted probability images for TensorBoard."""
     images, masks = (np.asarray(part)[:_PREVIEW_IMAGES] for part in preview)
+    writer.images(step, "input", (images + 1.0) / 2.0)
+    writer.images(step, "target_mask", masks)
+    if not predicts_masks:
+        return
     # Under a strategy every replica predicts the whole batch and Keras
     # concatenates the copies; the first are the predictions of `images`.
     logits = np.asarray(model.predict_on_batch(images), dtype=np.float32)[:len(images)]
-    writer.images(step, "input", (images + 1.0) / 2.0)
-    writer.images(step, "target_mask", masks)
     # keras.ops.sigmoid, not 1 / (1 + exp(-x)): exp overflows for very negative logits.
     writer.images(step, "predicted_mask", np.asarray(keras.ops.sigmoid(logits)))
 
@@ -151,6 +217,7 @@ class TrainingMonitor(keras.callbacks.Callback):
     def __init__(self, config, run_dir, start_step, best, evaluator, eval_batches, previews, distribution):
         super().__init__()
         self.config = config
+        self.kind = model_kind(config)
         self.run_dir = run_dir
         self.distribution = distribution
         self.step = start_step
@@ -195,8 +262,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         done = self.step - self.start_step
         remaining = (now - self.started) / max(done, 1) * (self.config.num_iter - self.step)
         logging.info("step %d/%d  loss %.4f  %s %.4f  lr %.2e  %.1f img/s  ETA %s",
-                     self.step, self.config.num_iter, values["loss"], BEST_METRIC,
-                     values.get(BEST_METRIC, math.nan), values["learning_rate"], images_per_second,
+                     self.step, self.config.num_iter, values["loss"], self.kind.best_metric,
+                     values.get(self.kind.best_metric, math.nan), values["learning_rate"], images_per_second,
                      time.strftime("%H:%M:%S", time.gmtime(remaining)))
         self.writers["train"].scalars(self.step, values)
         self._append_metrics("train", values)
@@ -207,18 +274,17 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         improved = False
+        best_metric = self.kind.best_metric
         if self.eval_batches is not None:
             results = self.last_results = evaluate_model(self.evaluator, self.eval_batches)
-            logging.info("eval at step %d: %s %.4f  iou@0.5 %.4f  %s %.4f", self.step, BEST_METRIC,
-                         results[BEST_METRIC], results["iou@0.5"], RECONSTRUCTION_LOSS,
-                         results[RECONSTRUCTION_LOSS])
+            logging.info("eval at step %d: %s", self.step, _summary(results, self.kind))
             self.writers["eval"].scalars(self.step, results)
             self._append_metrics("eval", results)
-            improved = self.best["value"] is None or results[BEST_METRIC] > self.best["value"]
+            improved = self.best["value"] is None or results[best_metric] > self.best["value"]
         for split, preview in self.previews.items():
-            write_previews(self.writers[split], self.step, self.model, preview)
+            write_previews(self.writers[split], self.step, self.model, preview, self.kind.predicts_masks)
         if improved:
-            self.best = {"value": results[BEST_METRIC], "step": self.step}
+            self.best = {"value": results[best_metric], "step": self.step}
         if self.distribution.is_chief:
             self._checkpoint(improved)
         for writer in self.writers.values():
@@ -231,7 +297,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             _copy_atomic(last, run_files.checkpoint_path(self.run_dir, "best"))
         # The state file is written after the checkpoint it describes.
         files.write_json(run_files.train_state_path(self.run_dir),
-                         {"step": self.step, "best_metric": BEST_METRIC, "best": self.best,
+                         {"step": self.step, "best_metric": self.kind.best_metric, "best": self.best,
                           "global_batch_size": self.distribution.global_batch_size})
 
     def on_train_end(self, logs=None):
@@ -282,7 +348,7 @@ def train(config, run_dir):
     keras.utils.set_random_seed(config.seed)
     start_step, best, evaluator = 0, {"value": None, "step": None}, None
     with distribution.scope():
-        model = build_model(config)
+        model = build_model(config, pretrained=not config.resume)
         compile_for_training(model, config)
         if config.resume:
             start_step = restore(model, run_files.checkpoint_path(run_dir, "last"))
@@ -329,7 +395,7 @@ def evaluate(config, run_dir):
       The results dict written to the report.
     """
     path = run_files.checkpoint_path(run_dir, config.checkpoint)
-    model = build_model(config)
+    model = build_model(config, pretrained=False)
     compile_for_training(model, config, metrics=False)
     step = restore(model, path)
     results = evaluate_model(make_evaluator(model, config), data.evaluation_data(config))
@@ -341,6 +407,6 @@ def evaluate(config, run_dir):
     writer = SummaryWriter(os.path.join(run_dir, "tb", "eval"))
     writer.scalars(step, {f"{config.checkpoint}/{name}": value for name, value in results.items()})
     writer.close()
-    logging.info("evaluated %s at step %d: %s %.4f, iou@0.5 %.4f; report %s", path, step, BEST_METRIC,
-                 results[BEST_METRIC], results["iou@0.5"], report_path)
+    logging.info("evaluated %s at step %d: %s; report %s", path, step, _summary(results, model_kind(config)),
+                 report_path)
     return results

@@ -1,7 +1,7 @@
 """From predicted masks to frame and video verdicts, and the thresholds that make them.
 
 A frame's score is how much of its face crop the model calls fake
-(`frame_scores`); a video's score aggregates its frames' scores
+(`frame_scores`; a classifier's is its own probability for the crop); a video's score aggregates its frames' scores
 (`video_score`). Both are turned into verdicts by thresholds calibrated on
 the validation split (`calibrate_threshold`) and stored with the run
 (`Calibration`), so evaluation and detection use the same rule.
@@ -21,6 +21,8 @@ from sklearn import metrics
 from data_pipeline import files
 
 FRAME_SCORES = ("area", "max", "mean")
+# The frame score of a classifier run: the probability it gives the crop (it predicts no mask).
+CLASSIFIER_FRAME_SCORE = "probability"
 AGGREGATIONS = ("mean", "median", "topk_mean", "fake_fraction", "confident")
 # Test-time augmentations of the model's input (see inference.TTA_VIEWS).
 TTAS = ("none", "dihedral")
@@ -47,14 +49,18 @@ def frame_scores(probabilities, mode="area", pixel_threshold=0.5):
     """One score per face crop from its predicted fake-pixel probabilities.
 
     Args:
-      probabilities: (N, H, W) or (N, H, W, 1) array of sigmoid outputs.
+      probabilities: (N, H, W) or (N, H, W, 1) array of sigmoid outputs; a
+        classifier's (N,).
       mode: "area", the fraction of pixels above `pixel_threshold`; "max",
-        the highest probability; "mean", the mean probability.
+        the highest probability; "mean", the mean probability;
+        CLASSIFIER_FRAME_SCORE, a classifier's probabilities as they are.
       pixel_threshold: a pixel is fake above this probability (area only).
 
     Returns:
       float64 array of N scores in [0, 1].
     """
+    if mode == CLASSIFIER_FRAME_SCORE:
+        return np.asarray(probabilities, np.float64).reshape(len(probabilities))
     if mode not in FRAME_SCORES:
         raise ValueError(f"unknown frame score {mode!r}; expected one of {FRAME_SCORES}")
     flat = np.asarray(probabilities, np.float64).reshape(len(probabilities), -1)
@@ -165,8 +171,8 @@ class Calibration:
     """How a run turns masks into verdicts; stored as runs/<name>/calibration.json.
 
     Attributes:
-      frame_score: see `frame_scores`.
-      pixel_threshold: see `frame_scores`.
+      frame_score: see `frame_scores`; CLASSIFIER_FRAME_SCORE for a classifier run.
+      pixel_threshold: see `frame_scores`; None for a classifier run.
       frame_threshold: frame verdict threshold (the "area threshold" for
         frame_score="area").
       aggregation: see `video_score`.
