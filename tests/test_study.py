@@ -38,6 +38,13 @@ def test_plans_follow_the_records(records):
         ("Deepfakes", "by_method", "Deepfakes"), ("FaceSwap", "by_method", "FaceSwap")]
     assert protocols.columns(_study(records, "unused", "cross_compression"), manifest) == [
         ("c23", "by_compression", "c23"), ("c40", "by_compression", "c40")]
+    versus = protocols.models(_study(records, "unused", "segmentation_vs_classification"), manifest)
+    assert [(name, model.model_kind, model.classifier) for name, model in versus] == [
+        ("segmenter", "segmenter", "xception"), ("classifier-efficientnet_b0", "classifier", "efficientnet_b0")]
+    cross_classifier = protocols.plan(_study(records, "unused", "cross_manipulation", model_kind="classifier"),
+                                      manifest)
+    assert cross_classifier[1] == ("without-Deepfakes", {"train_methods": "FaceSwap", "model_kind": "classifier",
+                                                         "classifier": "efficientnet_b0", "weights": "none"})
     trained = dict(protocols.models(_study(records, "unused", "cross_compression"), manifest))
     assert trained["train-c40"].train_compression_list == ("c40",)
     assert trained["train-c40"].run_dir == os.path.join("unused", "train-c40")
@@ -85,18 +92,20 @@ def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report
         f"error: --run_dir={str(run_dir)!r} holds a study with another configuration; choose a new --run_dir"]
 
 
-@pytest.mark.parametrize("make, protocol, message", [
-    (lambda d: os.makedirs(d), "cross_manipulation", "holds no manifest.json"),
-    (lambda d: write_records(d, methods=("Deepfakes",)), "cross_manipulation",
+@pytest.mark.parametrize("make, protocol, fields, message", [
+    (lambda d: os.makedirs(d), "cross_manipulation", {}, "holds no manifest.json"),
+    (lambda d: write_records(d, methods=("Deepfakes",)), "cross_manipulation", {},
      "needs fakes of at least two methods; "),
-    (lambda d: write_records(d, compressions=("c23",)), "cross_compression",
+    (lambda d: write_records(d, compressions=("c23",)), "cross_compression", {},
      "needs records of at least two compressions"),
+    (write_records, "segmentation_vs_classification", {"classifier": "xception"},
+     "--input_size=32 is below 71, the smallest input keras.applications accepts for --classifier=xception"),
 ])
-def test_records_that_cannot_serve_the_protocol_are_refused(tmp_path, make, protocol, message):
+def test_records_that_cannot_serve_the_protocol_are_refused(tmp_path, make, protocol, fields, message):
     records = str(tmp_path / "records")
     make(records)
     with pytest.raises(ConfigError, match=message):
-        protocols.validate(_study(records, tmp_path / "study", protocol))
+        protocols.validate(_study(records, tmp_path / "study", protocol, **fields))
     assert not (tmp_path / "study").exists()
 
 

@@ -17,6 +17,9 @@ and reads the cells of its matrix from the test reports' breakdowns:
   segmentation_vs_classification: the segmenter and a classifier trained
     on the same records; columns: every method and all of them together.
 
+The two cross protocols train the --model_kind given (the segmenter by
+default), so each also runs for a classifier.
+
 The study folder receives study.json (the configuration, every run folder,
 every figure), matrix.md (frame and video ROC AUC as markdown tables) and
 matrix.png (the frame AUC matrix as a heat map). A study started again with
@@ -55,6 +58,10 @@ class StudyConfig:
       run_dir: the study folder.
       num_iter, batch_size, learning_rate, learning_rate_decay_steps: training.
       pseudo_fakes, pseudo_fake_ratio: as in TrainConfig, for every model.
+      model_kind: what the cross protocols train ("segmenter" or "classifier").
+      classifier, weights: the classifier's backbone and initial weights
+        (EfficientNet-B0 by default: it takes the demo's 64-pixel crops,
+        Xception needs 71 pixels or more).
       seed: seeds every model's initialisation and data order.
     """
 
@@ -67,6 +74,9 @@ class StudyConfig:
     learning_rate_decay_steps: int = 500
     pseudo_fakes: str = "none"
     pseudo_fake_ratio: float = 0.5
+    model_kind: str = "segmenter"
+    classifier: str = "efficientnet_b0"
+    weights: str = "none"
     seed: int = 0
 
     def records(self, split):
@@ -94,19 +104,28 @@ def _held(manifest, split, kind):
                   if key.startswith(kind + "/") and key != "method/original" and count > 0)
 
 
+def _kind_overrides(config, model_kind):
+    if model_kind == "segmenter":
+        return {}
+    return {"model_kind": "classifier", "classifier": config.classifier, "weights": config.weights}
+
+
 def plan(config, manifest):
     """The models a study trains: a list of (name, TrainConfig overrides).
 
     Raises:
       ConfigError: when the records cannot support the protocol.
     """
+    if config.protocol == "segmentation_vs_classification":
+        return [("segmenter", {}), (f"classifier-{config.classifier}", _kind_overrides(config, "classifier"))]
+    kind = _kind_overrides(config, config.model_kind)
     if config.protocol == "cross_manipulation":
         methods = _held(manifest, "train", "method")
         if len(methods) < 2:
             raise ConfigError(f"cross_manipulation needs fakes of at least two methods; "
                               f"{config.data_dir!r} has {methods or 'none'}")
-        return [("all-methods", {})] + [
-            (f"without-{method}", {"train_methods": ",".join(m for m in methods if m != method)})
+        return [("all-methods", kind)] + [
+            (f"without-{method}", {"train_methods": ",".join(m for m in methods if m != method), **kind})
             for method in methods]
     if config.protocol == "cross_compression":
         compressions = _held(manifest, "train", "compression")
@@ -114,8 +133,9 @@ def plan(config, manifest):
             raise ConfigError(f"cross_compression needs records of at least two compressions; "
                               f"{config.data_dir!r} has {compressions or 'none'} (prepare the corpus "
                               "with --compressions=c0,c23,c40)")
-        return [(f"train-{compression}", {"train_compressions": compression}) for compression in compressions]
-    raise ConfigError(f"--protocol={config.protocol} is not available yet")
+        return [(f"train-{compression}", {"train_compressions": compression, **kind})
+                for compression in compressions]
+    raise ConfigError(f"--protocol={config.protocol!r} is not one of {', '.join(PROTOCOLS)}")
 
 
 def columns(config, manifest):
@@ -241,8 +261,8 @@ def run(config):
     for number, (name, model) in enumerate(planned, 1):
         logging.info("[%d/%d] %s", number, len(planned), name)
         report = _train_and_test(config, model)
-        record["runs"][name] = {"run_dir": model.run_dir, "train_methods": model.train_methods,
-                                "train_compressions": model.train_compressions}
+        record["runs"][name] = {"run_dir": model.run_dir, "model_kind": model.model_kind,
+                                "train_methods": model.train_methods, "train_compressions": model.train_compressions}
         for level in _LEVELS:
             values = [_cell(report, level, breakdown, key) for _, breakdown, key in table] + [
                 report[level]["roc_auc"]]

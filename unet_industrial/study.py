@@ -26,7 +26,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from data_pipeline import cli  # noqa: E402
 from unet_industrial import protocols  # noqa: E402
-from unet_industrial.config import PSEUDO_FAKES, ConfigError  # noqa: E402
+from unet_industrial.config import CLASSIFIERS, MODEL_KINDS, PSEUDO_FAKES, WEIGHTS, ConfigError  # noqa: E402
 
 _D = protocols.StudyConfig(protocol="", data_dir="", run_dir="")
 
@@ -42,6 +42,12 @@ flags.DEFINE_enum("pseudo_fakes", _D.pseudo_fakes, PSEUDO_FAKES,
                   "sbi: every model also learns from self-blended pseudo-fakes of the real crops.")
 flags.DEFINE_float("pseudo_fake_ratio", _D.pseudo_fake_ratio,
                    "With --pseudo_fakes=sbi: the probability that a real training crop is replaced.")
+flags.DEFINE_enum("model_kind", _D.model_kind, MODEL_KINDS,
+                  "What the cross protocols train: the segmenter or a frame classifier.")
+flags.DEFINE_enum("classifier", _D.classifier, list(CLASSIFIERS),
+                  "The classifier's keras.applications backbone (xception needs crops of 71 px or more).")
+flags.DEFINE_enum("weights", _D.weights, WEIGHTS,
+                  "The classifier backbone's initial weights; imagenet needs them downloadable or cached.")
 flags.DEFINE_integer("seed", _D.seed, "Seed of every model's initialisation and data order.")
 flags.mark_flag_as_required("protocol")
 
@@ -56,7 +62,8 @@ def main(argv):
         run_dir=FLAGS.run_dir or os.path.join("runs", f"study-{FLAGS.protocol}-{now:%Y%m%d-%H%M%S}"),
         num_iter=FLAGS.num_iter, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
         learning_rate_decay_steps=FLAGS.learning_rate_decay_steps, pseudo_fakes=FLAGS.pseudo_fakes,
-        pseudo_fake_ratio=FLAGS.pseudo_fake_ratio, seed=FLAGS.seed)
+        pseudo_fake_ratio=FLAGS.pseudo_fake_ratio, model_kind=FLAGS.model_kind, classifier=FLAGS.classifier,
+        weights=FLAGS.weights, seed=FLAGS.seed)
     try:
         protocols.run(config)
     except (ConfigError, FileNotFoundError) as error:
