@@ -166,8 +166,8 @@ def _balanced_repeat(dataset, seed):
 
 
 def make_dataset(file_pattern, *, image_size, channels, batch_size, training, augmentation="faces",
-                 balance_classes=False, pseudo_fakes="none", pseudo_fake_ratio=0.5, methods=(), compressions=(),
-                 seed=0, shuffle_buffer=2048, max_batches=0, worker=None):
+                 balance_classes=False, pseudo_fakes="none", pseudo_fake_ratio=0.5, methods=(),
+                 compressions=(), seed=0, shuffle_buffer=2048, max_batches=0, worker=None):
     """Builds the input pipeline for training or evaluation.
 
     Args:
@@ -208,7 +208,8 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {augmentation!r}; expected one of {AUGMENTATIONS}")
     if pseudo_fakes not in pseudo_fakes_lib.PSEUDO_FAKES:
-        raise ValueError(f"unknown pseudo_fakes {pseudo_fakes!r}; expected one of {pseudo_fakes_lib.PSEUDO_FAKES}")
+        raise ValueError(
+            f"unknown pseudo_fakes {pseudo_fakes!r}; expected one of {pseudo_fakes_lib.PSEUDO_FAKES}")
     if not 0.0 <= pseudo_fake_ratio <= 1.0:
         raise ValueError(f"pseudo_fake_ratio must lie in [0, 1], got {pseudo_fake_ratio}")
     files = list_files(file_pattern)

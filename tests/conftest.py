@@ -111,7 +111,8 @@ def write_records(directory, methods=("Deepfakes", "FaceSwap"), compressions=("c
                                 schema.MASK: cv2.imencode(".png", mask)[1].tobytes(),
                                 schema.LABEL: int(method != "original"), schema.METHOD: method,
                                 schema.COMPRESSION: compression,
-                                schema.VIDEO_ID: f"{method}/{compression}/{video:03d}", schema.FRAME_INDEX: frame}))
+                                schema.VIDEO_ID: f"{method}/{compression}/{video:03d}",
+                                schema.FRAME_INDEX: frame}))
                             for key in (f"method/{method}", f"compression/{compression}"):
                                 split_counts[key] = split_counts.get(key, 0) + 1
     with open(os.path.join(directory, "manifest.json"), "w") as f:

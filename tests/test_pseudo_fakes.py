@@ -71,12 +71,13 @@ def test_only_real_crops_are_replaced():
     image, empty = _face(), tf.zeros((SIZE, SIZE, 1))
     fake_mask = tf.ones((SIZE, SIZE, 1))
     for seed in range(5):
-        kept_fake = pseudo_fakes.replace_reals(image, fake_mask, tf.constant(1, tf.int64), _seed(seed, 0), 1.0)
+        fake, real = tf.constant(1, tf.int64), tf.constant(0, tf.int64)
+        kept_fake = pseudo_fakes.replace_reals(image, fake_mask, fake, _seed(seed, 0), 1.0)
         np.testing.assert_array_equal(kept_fake[0].numpy(), image.numpy())
         np.testing.assert_array_equal(kept_fake[1].numpy(), fake_mask.numpy())
-        kept_real = pseudo_fakes.replace_reals(image, empty, tf.constant(0, tf.int64), _seed(seed, 0), 0.0)
+        kept_real = pseudo_fakes.replace_reals(image, empty, real, _seed(seed, 0), 0.0)
         np.testing.assert_array_equal(kept_real[0].numpy(), image.numpy())
-        replaced = pseudo_fakes.replace_reals(image, empty, tf.constant(0, tf.int64), _seed(seed, 0), 1.0)
+        replaced = pseudo_fakes.replace_reals(image, empty, real, _seed(seed, 0), 1.0)
         assert replaced[1].numpy().max() == 1.0
 
 
@@ -111,7 +112,8 @@ def test_pseudo_fakes_draw_their_own_seeds_and_leave_the_augmentation_as_it_was(
     # A ratio of 0 replaces nothing, so the stream must equal the plain one exactly.
     pattern = _write_reals(str(tmp_path / "train-00000-of-00001.tfrecord"), 16)
     plain = _training_masks(pattern, augmentation="faces")
-    with_none_replaced = _training_masks(pattern, augmentation="faces", pseudo_fakes="sbi", pseudo_fake_ratio=0.0)
+    with_none_replaced = _training_masks(pattern, augmentation="faces", pseudo_fakes="sbi",
+                                         pseudo_fake_ratio=0.0)
     for (images, masks), (same_images, same_masks) in zip(plain, with_none_replaced):
         np.testing.assert_array_equal(images, same_images)
         np.testing.assert_array_equal(masks, same_masks)

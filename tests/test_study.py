@@ -40,11 +40,13 @@ def test_plans_follow_the_records(records):
         ("c23", "by_compression", "c23"), ("c40", "by_compression", "c40")]
     versus = protocols.models(_study(records, "unused", "segmentation_vs_classification"), manifest)
     assert [(name, model.model_kind, model.classifier) for name, model in versus] == [
-        ("segmenter", "segmenter", "xception"), ("classifier-efficientnet_b0", "classifier", "efficientnet_b0")]
-    cross_classifier = protocols.plan(_study(records, "unused", "cross_manipulation", model_kind="classifier"),
-                                      manifest)
-    assert cross_classifier[1] == ("without-Deepfakes", {"train_methods": "FaceSwap", "model_kind": "classifier",
-                                                         "classifier": "efficientnet_b0", "weights": "none"})
+        ("segmenter", "segmenter", "xception"),
+        ("classifier-efficientnet_b0", "classifier", "efficientnet_b0")]
+    cross_classifier = protocols.plan(
+        _study(records, "unused", "cross_manipulation", model_kind="classifier"), manifest)
+    assert cross_classifier[1] == ("without-Deepfakes", {
+        "train_methods": "FaceSwap", "model_kind": "classifier", "classifier": "efficientnet_b0",
+        "weights": "none"})
     trained = dict(protocols.models(_study(records, "unused", "cross_compression"), manifest))
     assert trained["train-c40"].train_compression_list == ("c40",)
     assert trained["train-c40"].run_dir == os.path.join("unused", "train-c40")
@@ -68,13 +70,15 @@ def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report
     for name, expected_methods in (("all-methods", ""), ("without-Deepfakes", "FaceSwap"),
                                    ("without-FaceSwap", "Deepfakes")):
         run = study["runs"][name]
-        assert _read(os.path.join(run["run_dir"], "config.json"))["config"]["train_methods"] == expected_methods
+        saved = _read(os.path.join(run["run_dir"], "config.json"))["config"]
+        assert saved["train_methods"] == expected_methods
         report = _read(os.path.join(run["run_dir"], "eval", "test", "report.json"))
         for level in ("frame", "video"):
             expected = {method: report[level]["by_method"][method]["roc_auc"] for method in METHODS}
             expected["all"] = report[level]["roc_auc"]
             assert run[level] == pytest.approx(expected)
-        row = f"| {name} | " + " | ".join(f"{run['frame'][column]:.3f}" for column in (*METHODS, "all")) + " |"
+        cells = [f"{run['frame'][column]:.3f}" for column in (*METHODS, "all")]
+        row = f"| {name} | " + " | ".join(cells) + " |"
         assert row in markdown
     image = cv2.imread(str(run_dir / "matrix.png"))
     assert image is not None and image.shape[0] > 100 and image.shape[1] > 200
@@ -110,8 +114,8 @@ def test_records_that_cannot_serve_the_protocol_are_refused(tmp_path, make, prot
 
 
 def test_a_method_the_records_do_not_hold_is_refused_before_training(records, tmp_path):
-    result = run_module("unet_industrial.train", "--exec_mode=train", f"--train_pattern={records}/train-*.tfrecord",
-                        "--train_methods=Deepfakes,NoSuchMethod", "--input_size=32",
+    result = run_module("unet_industrial.train", "--exec_mode=train", "--input_size=32",
+                        f"--train_pattern={records}/train-*.tfrecord", "--train_methods=Deepfakes,NoSuchMethod",
                         f"--run_dir={tmp_path / 'run'}", timeout=120)
     assert result.returncode == 2
     assert "--train_methods names NoSuchMethod, which " in result.stderr

@@ -141,7 +141,8 @@ def plan(config, manifest):
 def columns(config, manifest):
     """The matrix's columns: (title, report breakdown, key) for each cell of a row."""
     if config.protocol == "cross_compression":
-        return [(compression, "by_compression", compression) for compression in _held(manifest, "test", "compression")]
+        return [(compression, "by_compression", compression)
+                for compression in _held(manifest, "test", "compression")]
     return [(method, "by_method", method) for method in _held(manifest, "test", "method")]
 
 
@@ -187,7 +188,8 @@ def train_config(config, manifest, name, overrides):
 
 def models(config, manifest):
     """(name, TrainConfig) of every model the study trains, in order."""
-    return [(name, train_config(config, manifest, name, overrides)) for name, overrides in plan(config, manifest)]
+    return [(name, train_config(config, manifest, name, overrides))
+            for name, overrides in plan(config, manifest)]
 
 
 def _train_and_test(config, train_config):
@@ -262,7 +264,8 @@ def run(config):
         logging.info("[%d/%d] %s", number, len(planned), name)
         report = _train_and_test(config, model)
         record["runs"][name] = {"run_dir": model.run_dir, "model_kind": model.model_kind,
-                                "train_methods": model.train_methods, "train_compressions": model.train_compressions}
+                                "train_methods": model.train_methods,
+                                "train_compressions": model.train_compressions}
         for level in _LEVELS:
             values = [_cell(report, level, breakdown, key) for _, breakdown, key in table] + [
                 report[level]["roc_auc"]]
@@ -272,7 +275,8 @@ def run(config):
     titles = [title for title, _, _ in table] + ["all"]
     markdown = [f"# {config.protocol} on {config.data_dir}", ""]
     for level in _LEVELS:
-        markdown += [f"{level.capitalize()} ROC AUC on the test split (rows: training; columns: test part).", "",
+        markdown += [f"{level.capitalize()} ROC AUC on the test split (rows: training; columns: test part).",
+                     "",
                      matrix_markdown("trained", matrices[level], titles), ""]
     with open(os.path.join(config.run_dir, "matrix.md"), "w") as f:
         f.write("\n".join(markdown))
