@@ -115,8 +115,8 @@ def test_records_that_cannot_serve_the_protocol_are_refused(tmp_path, make, prot
 
 def test_a_method_the_records_do_not_hold_is_refused_before_training(records, tmp_path):
     result = run_module("unet_industrial.train", "--exec_mode=train", "--input_size=32",
-                        f"--train_pattern={records}/train-*.tfrecord", "--train_methods=Deepfakes,NoSuchMethod",
-                        f"--run_dir={tmp_path / 'run'}", timeout=120)
+                        f"--train_pattern={records}/train-*.tfrecord", f"--run_dir={tmp_path / 'run'}",
+                        "--train_methods=Deepfakes,NoSuchMethod", timeout=120)
     assert result.returncode == 2
     assert "--train_methods names NoSuchMethod, which " in result.stderr
     assert "(it has Deepfakes, FaceSwap)" in result.stderr
