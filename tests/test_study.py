@@ -113,6 +113,15 @@ def test_records_that_cannot_serve_the_protocol_are_refused(tmp_path, make, prot
     assert not (tmp_path / "study").exists()
 
 
+def test_the_docker_job_router_runs_studies(tmp_path):
+    # `docker run IMAGE study ...` goes through unet_industrial/__main__.py.
+    result = run_module("unet_industrial", "study", "--protocol=cross_manipulation",
+                        f"--data_dir={tmp_path}", timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: --data_dir={str(tmp_path)!r} holds no manifest.json: "
+                                                  "give a folder that data_pipeline.prepare wrote"]
+
+
 def test_a_method_the_records_do_not_hold_is_refused_before_training(records, tmp_path):
     result = run_module("unet_industrial.train", "--exec_mode=train", "--input_size=32",
                         f"--train_pattern={records}/train-*.tfrecord", f"--run_dir={tmp_path / 'run'}",

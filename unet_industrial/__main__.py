@@ -11,6 +11,7 @@ JOBS = {
     "evaluate": "unet_industrial.evaluate",
     "detect": "unet_industrial.detect",
     "demo": "unet_industrial.demo",
+    "study": "unet_industrial.study",
 }
 
 
