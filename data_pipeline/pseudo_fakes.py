@@ -26,6 +26,9 @@ import math
 
 import tensorflow as tf
 
+from data_pipeline import image_ops
+from data_pipeline.image_ops import uniform
+
 PSEUDO_FAKES = ("none", "sbi")
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0)
 # Where the face sits in a crop `prepare` cut (square, 1.3x the face box),
@@ -45,31 +48,13 @@ _BLUR_SIGMA_RANGE = (0.01, 0.05)
 _MAX_CHANNEL_SHIFT = 20.0 / 255.0
 
 
-def _uniform(seed, low=0.0, high=1.0, shape=()):
-    return tf.random.stateless_uniform(shape, seed, minval=low, maxval=high)
-
-
-def _blur(image, sigma):
-    """Separable Gaussian blur with a kernel of 3 sigma each side (reflecting the edges)."""
-    radius = tf.cast(tf.math.ceil(3.0 * sigma), tf.int32)
-    x = tf.cast(tf.range(-radius, radius + 1), tf.float32)
-    kernel = tf.exp(-0.5 * tf.square(x / sigma))
-    kernel /= tf.reduce_sum(kernel)
-    channels = tf.shape(image)[-1]
-    padded = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
-    rows = tf.tile(kernel[:, None, None, None], [1, 1, channels, 1])
-    columns = tf.tile(kernel[None, :, None, None], [1, 1, channels, 1])
-    blurred = tf.nn.depthwise_conv2d(padded, rows, [1, 1, 1, 1], "VALID")
-    return tf.nn.depthwise_conv2d(blurred, columns, [1, 1, 1, 1], "VALID")[0]
-
-
 def _jitter_colour(image, seed):
     """Brightness, contrast, a shift per channel, and hue and saturation for RGB."""
     seeds = tf.random.experimental.stateless_split(seed, num=5)
     channels = image.shape[-1]
     image = tf.image.stateless_random_brightness(image, 0.1, seeds[0])
     image = tf.image.stateless_random_contrast(image, 0.8, 1.2, seeds[1])
-    image = image + _uniform(seeds[2], -_MAX_CHANNEL_SHIFT, _MAX_CHANNEL_SHIFT, [channels])
+    image = image + uniform(seeds[2], -_MAX_CHANNEL_SHIFT, _MAX_CHANNEL_SHIFT, [channels])
     if channels == 3:
         image = tf.clip_by_value(image, 0.0, 1.0)
         image = tf.image.stateless_random_hue(image, 0.05, seeds[3])
@@ -83,15 +68,15 @@ def _sharpen_or_downscale(image, seed):
     size = tf.shape(image)[:2]
 
     def sharpen():
-        amount = _uniform(seeds[1], 0.5, 1.5)
-        return image + amount * (image - _blur(image, tf.constant(1.0)))
+        amount = uniform(seeds[1], 0.5, 1.5)
+        return image + amount * (image - image_ops.gaussian_blur(image, tf.constant(1.0)))
 
     def downscale():
-        factor = _uniform(seeds[2], 0.5, 0.8)
+        factor = uniform(seeds[2], 0.5, 0.8)
         smaller = tf.cast(tf.math.round(tf.cast(size, tf.float32) * factor), tf.int32)
         return tf.image.resize(tf.image.resize(image, smaller, method="area"), size, method="bilinear")
 
-    image = tf.cond(_uniform(seeds[0]) < 0.5, sharpen, downscale)
+    image = tf.cond(uniform(seeds[0]) < 0.5, sharpen, downscale)
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
@@ -99,16 +84,10 @@ def _misalign(image, seed):
     """A small random shift and scale about the centre."""
     seeds = tf.random.experimental.stateless_split(seed, num=3)
     size = tf.cast(tf.shape(image)[0], tf.float32)
-    inverse_scale = 1.0 / (1.0 + _uniform(seeds[0], -_MAX_SOURCE_SCALE_CHANGE, _MAX_SOURCE_SCALE_CHANGE))
-    shift_x = _uniform(seeds[1], -_MAX_SOURCE_SHIFT, _MAX_SOURCE_SHIFT) * size
-    shift_y = _uniform(seeds[2], -_MAX_SOURCE_SHIFT, _MAX_SOURCE_SHIFT) * size
-    centre = (size - 1.0) / 2.0
-    # Output pixel -> input pixel: the inverse of "scale about the centre, then shift".
-    transform = tf.stack([inverse_scale, 0.0, centre - inverse_scale * (centre + shift_x),
-                          0.0, inverse_scale, centre - inverse_scale * (centre + shift_y), 0.0, 0.0])
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="REFLECT")[0]
+    scale = 1.0 + uniform(seeds[0], -_MAX_SOURCE_SCALE_CHANGE, _MAX_SOURCE_SCALE_CHANGE)
+    shift_x = uniform(seeds[1], -_MAX_SOURCE_SHIFT, _MAX_SOURCE_SHIFT) * size
+    shift_y = uniform(seeds[2], -_MAX_SOURCE_SHIFT, _MAX_SOURCE_SHIFT) * size
+    return image_ops.warp(image, image_ops.centred_affine(size, 0.0, scale, shift_x, shift_y), "BILINEAR")
 
 
 def blend_region(size, seed):
@@ -118,8 +97,8 @@ def blend_region(size, seed):
       float32 (size, size, 1) of 0s and 1s.
     """
     seeds = tf.random.experimental.stateless_split(seed, num=4)
-    centre = tf.constant(_CENTRE) + _uniform(seeds[0], -_MAX_CENTRE_SHIFT, _MAX_CENTRE_SHIFT, [2])
-    semi_axes = tf.constant(_SEMI_AXES) * _uniform(seeds[1], *_SEMI_AXIS_RANGE, [2])
+    centre = tf.constant(_CENTRE) + uniform(seeds[0], -_MAX_CENTRE_SHIFT, _MAX_CENTRE_SHIFT, [2])
+    semi_axes = tf.constant(_SEMI_AXES) * uniform(seeds[1], *_SEMI_AXIS_RANGE, [2])
     coordinates = (tf.range(size, dtype=tf.float32) + 0.5) / tf.cast(size, tf.float32)
     y, x = tf.meshgrid(coordinates, coordinates, indexing="ij")
     dx, dy = (x - centre[0]) / semi_axes[0], (y - centre[1]) / semi_axes[1]
@@ -127,8 +106,8 @@ def blend_region(size, seed):
     # a smooth stand-in for SBI's elastic warp of the landmark hull.
     angle = tf.atan2(dy, dx)
     harmonics = tf.range(2, 2 + _HARMONICS, dtype=tf.float32)
-    amplitudes = _uniform(seeds[2], 0.0, _MAX_HARMONIC_AMPLITUDE, [_HARMONICS])
-    phases = _uniform(seeds[3], 0.0, 2.0 * math.pi, [_HARMONICS])
+    amplitudes = uniform(seeds[2], 0.0, _MAX_HARMONIC_AMPLITUDE, [_HARMONICS])
+    phases = uniform(seeds[3], 0.0, 2.0 * math.pi, [_HARMONICS])
     radius = 1.0 + tf.reduce_sum(amplitudes * tf.cos(angle[..., None] * harmonics + phases), axis=-1)
     return tf.cast(tf.sqrt(dx * dx + dy * dy) <= radius, tf.float32)[..., None]
 
@@ -147,8 +126,8 @@ def self_blend(image, seed):
     seeds = tf.random.experimental.stateless_split(seed, num=6)
     size = tf.shape(image)[0]
     source = _misalign(_sharpen_or_downscale(_jitter_colour(image, seeds[0]), seeds[1]), seeds[2])
-    sigma = _uniform(seeds[3], *_BLUR_SIGMA_RANGE) * tf.cast(size, tf.float32)
-    weights = _blur(blend_region(size, seeds[4]), sigma)
+    sigma = uniform(seeds[3], *_BLUR_SIGMA_RANGE) * tf.cast(size, tf.float32)
+    weights = image_ops.gaussian_blur(blend_region(size, seeds[4]), sigma)
     mask = tf.cast(weights >= 0.5, tf.float32)
     ratio = tf.gather(tf.constant(BLEND_RATIOS), tf.random.stateless_uniform(
         [], seeds[5], minval=0, maxval=len(BLEND_RATIOS), dtype=tf.int32))
@@ -164,5 +143,5 @@ def replace_reals(image, mask, label, seed, ratio):
       (image, mask), as `self_blend` or as given.
     """
     seeds = tf.random.experimental.stateless_split(seed, num=2)
-    chosen = tf.logical_and(label <= 0, _uniform(seeds[0]) < ratio)
+    chosen = tf.logical_and(label <= 0, uniform(seeds[0]) < ratio)
     return tf.cond(chosen, lambda: self_blend(image, seeds[1]), lambda: (image, mask))

@@ -9,8 +9,10 @@ import math
 
 import tensorflow as tf
 
+from data_pipeline import image_ops
 from data_pipeline import pseudo_fakes as pseudo_fakes_lib
 from data_pipeline import schema
+from data_pipeline.image_ops import uniform
 
 AUGMENTATIONS = ("faces", "reference", "none")
 # Ranges of the "faces" policy (small, so a face stays a face).
@@ -57,44 +59,16 @@ def decode_record(features, image_size, channels):
     return tf.ensure_shape(image, [image_size, image_size, channels]), tf.ensure_shape(mask, [image_size, image_size, 1])
 
 
-def _uniform(seed, low, high):
-    return tf.random.stateless_uniform([], seed, minval=low, maxval=high)
-
-
 def _affine(image, mask, seed):
     """One random small rotation, scale and shift, applied to image and mask alike."""
     seeds = tf.random.experimental.stateless_split(seed, num=4)
     size = tf.cast(tf.shape(image)[0], tf.float32)
-    angle = _uniform(seeds[0], -1.0, 1.0) * _MAX_ROTATION_DEGREES * math.pi / 180.0
-    scale = 1.0 + _uniform(seeds[1], -_MAX_SCALE_CHANGE, _MAX_SCALE_CHANGE)
-    shift_x = _uniform(seeds[2], -_MAX_SHIFT_FRACTION, _MAX_SHIFT_FRACTION) * size
-    shift_y = _uniform(seeds[3], -_MAX_SHIFT_FRACTION, _MAX_SHIFT_FRACTION) * size
-    # The transform maps output pixels to input pixels: the inverse of
-    # "rotate and scale about the centre, then shift".
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    centre = (size - 1.0) / 2.0
-    a0, a1 = cos, sin
-    b0, b1 = -sin, cos
-    a2 = centre - a0 * (centre + shift_x) - a1 * (centre + shift_y)
-    b2 = centre - b0 * (centre + shift_x) - b1 * (centre + shift_y)
-    transform = tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])[None]
-
-    def warp(tensor, interpolation):
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=tensor[None], transforms=transform, output_shape=tf.shape(tensor)[:2],
-            fill_value=0.0, interpolation=interpolation, fill_mode="REFLECT")[0]
-
-    return warp(image, "BILINEAR"), warp(mask, "NEAREST")
-
-
-def _gaussian_blur(image, sigma):
-    radius = 2
-    x = tf.range(-radius, radius + 1, dtype=tf.float32)
-    kernel_1d = tf.exp(-0.5 * tf.square(x / sigma))
-    kernel_1d /= tf.reduce_sum(kernel_1d)
-    kernel = tf.tile((kernel_1d[:, None] * kernel_1d[None, :])[:, :, None, None], [1, 1, image.shape[-1], 1])
-    padded = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
-    return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")[0]
+    angle = uniform(seeds[0], -1.0, 1.0) * _MAX_ROTATION_DEGREES * math.pi / 180.0
+    scale = 1.0 + uniform(seeds[1], -_MAX_SCALE_CHANGE, _MAX_SCALE_CHANGE)
+    shift_x = uniform(seeds[2], -_MAX_SHIFT_FRACTION, _MAX_SHIFT_FRACTION) * size
+    shift_y = uniform(seeds[3], -_MAX_SHIFT_FRACTION, _MAX_SHIFT_FRACTION) * size
+    transform = image_ops.centred_affine(size, angle, scale, shift_x, shift_y)
+    return image_ops.warp(image, transform, "BILINEAR"), image_ops.warp(mask, transform, "NEAREST")
 
 
 def _photometric(image, seed):
@@ -106,9 +80,10 @@ def _photometric(image, seed):
         image = tf.image.stateless_random_saturation(image, 0.8, 1.2, seeds[2])
         image = tf.image.stateless_random_hue(image, 0.03, seeds[3])
     image = tf.clip_by_value(image, 0.0, 1.0)
-    blur = _uniform(seeds[4], 0.0, 1.0) < _BLUR_PROBABILITY
-    image = tf.cond(blur, lambda: _gaussian_blur(image, _uniform(seeds[5], 0.5, 1.2)), lambda: image)
-    noise = tf.random.stateless_normal(tf.shape(image), seeds[6]) * _uniform(seeds[7], 0.0, _MAX_NOISE_STDDEV)
+    blur = uniform(seeds[4], 0.0, 1.0) < _BLUR_PROBABILITY
+    image = tf.cond(blur, lambda: image_ops.gaussian_blur(image, uniform(seeds[5], 0.5, 1.2), radius=2),
+                    lambda: image)
+    noise = tf.random.stateless_normal(tf.shape(image), seeds[6]) * uniform(seeds[7], 0.0, _MAX_NOISE_STDDEV)
     image = tf.clip_by_value(image + noise, 0.0, 1.0)
     jpeg_seed = tf.random.experimental.stateless_split(seeds[7], num=1)[0]
     return tf.image.stateless_random_jpeg_quality(image, *_JPEG_QUALITY, seed=jpeg_seed)
