@@ -237,6 +237,23 @@ def validate(config):
             _check_selection_against_manifest(config)
 
 
+def held_in_manifest(manifest, kind, split=None):
+    """The fake methods (kind "method") or compressions with examples in a records manifest.json.
+
+    Args:
+      manifest: the parsed manifest.json of data_pipeline.prepare.
+      kind: "method" (fakes only: "original" is left out) or "compression".
+      split: "train", "val" or "test"; None for any split.
+
+    Returns:
+      A sorted list of names.
+    """
+    counts = manifest["counts"]["examples"]
+    splits = [counts.get(split, {})] if split else counts.values()
+    return sorted({key.split("/", 1)[1] for split_counts in splits for key, count in split_counts.items()
+                   if key.startswith(kind + "/") and key != "method/original" and count > 0})
+
+
 def _check_selection_against_manifest(config):
     """Refuses --train_methods / --train_compressions that the records' manifest.json does not hold.
 
@@ -250,10 +267,9 @@ def _check_selection_against_manifest(config):
     if not any(values for _, values in selections.values()) or not os.path.isfile(manifest_path):
         return
     with open(manifest_path) as f:
-        counts = json.load(f)["counts"]["examples"]
+        manifest = json.load(f)
     for kind, (flag, values) in selections.items():
-        held = sorted({key.split("/", 1)[1] for split in counts.values() for key in split
-                       if key.startswith(kind + "/") and key != "method/original"})
+        held = held_in_manifest(manifest, kind)
         missing = [value for value in values if value not in held]
         if missing:
             raise ConfigError(f"--{flag} names {', '.join(missing)}, which {manifest_path} does not hold "

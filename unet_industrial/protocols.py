@@ -97,13 +97,6 @@ def read_manifest(data_dir):
         return json.load(f)
 
 
-def _held(manifest, split, kind):
-    """Sorted values of "method" (fakes only) or "compression" with examples in `split`."""
-    counts = manifest["counts"]["examples"].get(split, {})
-    return sorted(key.split("/", 1)[1] for key, count in counts.items()
-                  if key.startswith(kind + "/") and key != "method/original" and count > 0)
-
-
 def _kind_overrides(config, model_kind):
     if model_kind == "segmenter":
         return {}
@@ -120,7 +113,7 @@ def plan(config, manifest):
         return [("segmenter", {}), (f"classifier-{config.classifier}", _kind_overrides(config, "classifier"))]
     kind = _kind_overrides(config, config.model_kind)
     if config.protocol == "cross_manipulation":
-        methods = _held(manifest, "train", "method")
+        methods = config_lib.held_in_manifest(manifest, "method", "train")
         if len(methods) < 2:
             raise ConfigError(f"cross_manipulation needs fakes of at least two methods; "
                               f"{config.data_dir!r} has {methods or 'none'}")
@@ -128,7 +121,7 @@ def plan(config, manifest):
             (f"without-{method}", {"train_methods": ",".join(m for m in methods if m != method), **kind})
             for method in methods]
     if config.protocol == "cross_compression":
-        compressions = _held(manifest, "train", "compression")
+        compressions = config_lib.held_in_manifest(manifest, "compression", "train")
         if len(compressions) < 2:
             raise ConfigError(f"cross_compression needs records of at least two compressions; "
                               f"{config.data_dir!r} has {compressions or 'none'} (prepare the corpus "
@@ -142,8 +135,9 @@ def columns(config, manifest):
     """The matrix's columns: (title, report breakdown, key) for each cell of a row."""
     if config.protocol == "cross_compression":
         return [(compression, "by_compression", compression)
-                for compression in _held(manifest, "test", "compression")]
-    return [(method, "by_method", method) for method in _held(manifest, "test", "method")]
+                for compression in config_lib.held_in_manifest(manifest, "compression", "test")]
+    return [(method, "by_method", method)
+            for method in config_lib.held_in_manifest(manifest, "method", "test")]
 
 
 def validate(config):
