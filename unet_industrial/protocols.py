@@ -36,7 +36,7 @@ from absl import logging
 from data_pipeline import files
 from unet_industrial import run_dir as run_files
 from unet_industrial import config as config_lib
-from unet_industrial.config import SIZE_MULTIPLE, ConfigError, TrainConfig
+from unet_industrial.config import ConfigError
 
 PROTOCOLS = ("cross_manipulation", "cross_compression", "segmentation_vs_classification")
 STUDY_RECORD = "study.json"
@@ -165,19 +165,17 @@ def validate(config):
 
 
 def train_config(config, manifest, name, overrides):
-    """The TrainConfig of one model of the study."""
-    image_size = manifest["config"]["image_size"]
-    if image_size % SIZE_MULTIPLE:
-        raise ConfigError(f"the records' crops are {image_size} px, not a multiple of {SIZE_MULTIPLE}")
-    return TrainConfig(
-        exec_mode="train_and_evaluate", input_size=image_size, input_channels=3, batch_size=config.batch_size,
+    """The TrainConfig of one model of the study: the demo's recipe on the study's records."""
+    from unet_industrial import end_to_end
+
+    recipe = end_to_end.train_config(end_to_end.DemoConfig(
+        workdir=config.run_dir, image_size=manifest["config"]["image_size"], batch_size=config.batch_size,
         num_iter=config.num_iter, learning_rate=config.learning_rate,
-        learning_rate_decay_steps=config.learning_rate_decay_steps, balance_classes=True,
-        augmentation="reference", amp=True, amp_dtype="bfloat16", pseudo_fakes=config.pseudo_fakes,
-        pseudo_fake_ratio=config.pseudo_fake_ratio, seed=config.seed,
-        run_dir=os.path.join(config.run_dir, name), train_pattern=config.records("train"),
-        eval_pattern=config.records("val"), save_every=max(1, config.num_iter // 5), log_every=100,
-        **overrides)
+        learning_rate_decay_steps=config.learning_rate_decay_steps, seed=config.seed))
+    return dataclasses.replace(
+        recipe, run_dir=os.path.join(config.run_dir, name), train_pattern=config.records("train"),
+        eval_pattern=config.records("val"), pseudo_fakes=config.pseudo_fakes,
+        pseudo_fake_ratio=config.pseudo_fake_ratio, **overrides)
 
 
 def models(config, manifest):
