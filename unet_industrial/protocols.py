@@ -251,6 +251,7 @@ def run(config):
     record = {"config": dataclasses.asdict(config), "runs": {}}
     files.write_json(os.path.join(config.run_dir, STUDY_RECORD), record)
     table = columns(config, manifest)
+    titles = [title for title, _, _ in table] + ["all"]
     matrices = {level: [] for level in _LEVELS}
     for number, (name, model) in enumerate(planned, 1):
         logging.info("[%d/%d] %s", number, len(planned), name)
@@ -262,16 +263,14 @@ def run(config):
             values = [_cell(report, level, breakdown, key) for _, breakdown, key in table] + [
                 report[level]["roc_auc"]]
             matrices[level].append((name, values))
-            record["runs"][name][level] = dict(zip([title for title, _, _ in table] + ["all"], values))
+            record["runs"][name][level] = dict(zip(titles, values))
         files.write_json(os.path.join(config.run_dir, STUDY_RECORD), record)
-    titles = [title for title, _, _ in table] + ["all"]
     markdown = [f"# {config.protocol} on {config.data_dir}", ""]
     for level in _LEVELS:
         markdown += [f"{level.capitalize()} ROC AUC on the test split (rows: training; columns: test part).",
                      "",
                      matrix_markdown("trained", matrices[level], titles), ""]
-    with open(os.path.join(config.run_dir, "matrix.md"), "w") as f:
-        f.write("\n".join(markdown))
+    files.atomic_write(os.path.join(config.run_dir, "matrix.md"), "\n".join(markdown))
     write_heat_map(os.path.join(config.run_dir, "matrix.png"), f"{config.protocol}: frame ROC AUC",
                    matrices["frame"], titles)
     logging.info("study written to %s:\n%s", config.run_dir, "\n".join(markdown))
