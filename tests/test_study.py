@@ -20,8 +20,8 @@ def records(tmp_path_factory):
 
 
 def _study(records, run_dir, protocol, **fields):
-    return protocols.StudyConfig(protocol=protocol, data_dir=records, run_dir=str(run_dir), num_iter=2,
-                                 batch_size=4, **fields)
+    return protocols.StudyConfig(protocol=protocol, data_dir=records, run_dir=str(run_dir),
+                                 **{"num_iter": 2, "batch_size": 4, **fields})
 
 
 def test_plans_follow_the_records(records):
@@ -57,7 +57,8 @@ def _read(path):
         return json.load(f)
 
 
-def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report(records, tmp_path):
+def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report(records, tmp_path,
+                                                                                  caplog):
     run_dir = tmp_path / "study"
     args = ["--protocol=cross_manipulation", f"--data_dir={records}", f"--run_dir={run_dir}", "--num_iter=2",
             "--batch_size=4"]
@@ -83,17 +84,16 @@ def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report
     image = cv2.imread(str(run_dir / "matrix.png"))
     assert image is not None and image.shape[0] > 100 and image.shape[1] > 200
 
-    # Started again with the same flags, the study reuses every finished model.
-    again = run_module("unet_industrial.study", *args, timeout=300)
-    assert again.returncode == 0, again.stderr
-    assert again.stderr.count("reusing") == 3
+    # Started again with the same flags, the study reuses every finished model
+    # (in this process: the command line's start-up was tested above).
+    with caplog.at_level("INFO"):
+        again = protocols.run(_study(records, run_dir, "cross_manipulation"))
+    assert caplog.text.count("reusing") == 3 and again["runs"] == study["runs"]
     assert _read(run_dir / "study.json")["runs"] == study["runs"]
 
-    # With other flags it refuses the folder, in one line.
-    other = run_module("unet_industrial.study", *args[:-1], "--batch_size=8", timeout=120)
-    assert other.returncode == 2
-    assert other.stderr.strip().splitlines() == [
-        f"error: --run_dir={str(run_dir)!r} holds a study with another configuration; choose a new --run_dir"]
+    # With other flags it refuses the folder.
+    with pytest.raises(ConfigError, match="holds a study with another configuration; choose a new --run_dir"):
+        protocols.run(_study(records, run_dir, "cross_manipulation", batch_size=8))
 
 
 @pytest.mark.parametrize("make, protocol, fields, message", [
