@@ -16,11 +16,13 @@ from conftest import run_module, write_shards
 from unet_industrial import classifier, config as config_lib, detection, inference, run_dir as run_files
 from unet_industrial import trainer, verdicts
 
-SIZES = {"xception": 80, "efficientnet_b0": 64, "efficientnet_b4": 64}
-# What keras.applications expects of the pixels it is given, [0, 255] in, as its own preprocess_input.
+SIZES = {"xception": 80, "efficientnet_b0": 64, "efficientnet_b4": 64, "unet_encoder": 32}
+# What each backbone expects of the pixels it is given, [0, 255] in: keras.applications' own
+# preprocess_input, and for the UNet's encoder the segmenter's [-1, 1].
 PREPROCESS = {"xception": keras.applications.xception.preprocess_input,
               "efficientnet_b0": keras.applications.efficientnet.preprocess_input,
-              "efficientnet_b4": keras.applications.efficientnet.preprocess_input}
+              "efficientnet_b4": keras.applications.efficientnet.preprocess_input,
+              "unet_encoder": lambda pixels: pixels / 127.5 - 1.0}
 # EfficientNet-B0 for the command-line runs: its checkpoints are a fifth of Xception's.
 CLI_SIZE = 64
 CLI_FLAGS = ["--model_kind=classifier", "--classifier=efficientnet_b0", f"--input_size={CLI_SIZE}",
@@ -52,6 +54,27 @@ def test_the_backbone_sees_what_its_own_preprocess_input_makes_of_pixels(models,
     np.testing.assert_allclose(seen, PREPROCESS[name](pixels.copy()), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_unet_encoder_classifier_has_the_segmenters_own_encoder(channels):
+    from unet_industrial.model import build_unet
+
+    shape = (32, 32, channels)
+    model = classifier.build_classifier("unet_encoder", shape)
+    segmenter = build_unet("tinyUNet", shape)
+
+    def shapes(layers):
+        return {layer.name: [tuple(w.shape) for w in layer.weights] for layer in layers if layer.weights}
+
+    encoder = {name: value for name, value in shapes(segmenter.layers).items()
+               if not name.startswith(("upsample", "output", "logits")) and "deconv" not in name}
+    # The backbone: every encoder layer of the segmenter, by name and shape, and nothing else.
+    assert len(encoder) == 10 and shapes(model.get_layer("unet_encoder").layers) == encoder
+    assert shapes(model.layers)["logits"] == [(256, 1), (1,)]
+    assert model.output_shape == (None, 1) and model.get_layer("dropout").rate == 0.0
+    with pytest.raises(ValueError, match="unet_encoder has no pretrained weights"):
+        classifier.build_classifier("unet_encoder", shape, weights="imagenet")
+
+
 def test_frame_labels_loss_and_metrics_follow_the_masks():
     masks = np.zeros((3, 8, 8, 1), np.float32)
     masks[0, 2, 3, 0] = 1.0
@@ -70,19 +93,21 @@ def test_frame_labels_loss_and_metrics_follow_the_masks():
     assert results["frame_bce"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_a_saved_classifier_reloads_with_its_loss_metrics_and_outputs(tmp_path, models):
-    config = config_lib.TrainConfig(model_kind="classifier", classifier="efficientnet_b0", input_size=64)
-    model = models["efficientnet_b0"]
+@pytest.mark.parametrize("name", ["efficientnet_b0", "unet_encoder"])
+def test_a_saved_classifier_reloads_with_its_loss_metrics_and_outputs(tmp_path, models, name):
+    size = SIZES[name]
+    config = config_lib.TrainConfig(model_kind="classifier", classifier=name, input_size=size)
+    model = models[name]
     trainer.compile_for_training(model, config)
     # As in a training checkpoint: the optimizer's slots are saved too.
     model.optimizer.build(model.trainable_variables)
     path = str(tmp_path / "classifier.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    images = np.random.default_rng(2).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    images = np.random.default_rng(2).uniform(-1, 1, (2, size, size, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-6)
     assert isinstance(loaded.loss, classifier.FrameLoss)
-    masks = np.zeros((2, 64, 64, 1), np.float32)
+    masks = np.zeros((2, size, size, 1), np.float32)
     masks[0, :8, :8] = 1.0
     assert set(loaded.evaluate(images, masks, verbose=0, return_dict=True)) == {"loss", "accuracy", "auc"}
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]

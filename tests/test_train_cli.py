@@ -34,6 +34,10 @@ TINY_FLAGS = ["--input_size=32", "--batch_size=2", "--log_every=1", "--synthetic
     (["--model_kind=classifier", "--loss_fn_name=dice", "--synthetic_data"],
      "--loss_fn_name=dice is for --model_kind=segmenter"),
     (["--weights=imagenet", "--synthetic_data"], "--weights=imagenet is for --model_kind=classifier"),
+    (["--model_kind=classifier", "--classifier=unet_encoder", "--input_size=40", "--synthetic_data"],
+     "--input_size=40 must be a positive multiple of 16"),
+    (["--model_kind=classifier", "--classifier=unet_encoder", "--weights=imagenet", "--input_size=32",
+      "--synthetic_data"], "--weights=imagenet: --classifier=unet_encoder has no pretrained weights"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, flags, message):
     run_dir = tmp_path / "run"

@@ -1,8 +1,11 @@
-"""A frame classifier beside the segmenter: an ImageNet backbone and one logit per face crop.
+"""A frame classifier beside the segmenter: a backbone and one logit per face crop.
 
 The baselines of the literature: Xception (the FaceForensics++ benchmark's,
 at 299 px there) and EfficientNet-B0 / B4 (the family of the DFDC winner),
-all from `keras.applications` without their ImageNet top. The model is
+all from `keras.applications` without their ImageNet top; and the
+segmenter's own tinyUNet encoder (`unet_encoder`), so that a comparison can
+differ in the supervision alone (a mask per crop against one label). The
+model is
 
     image in [-1, 1] -> rescaled to the backbone's input range -> backbone
     (global average pooling) -> dropout -> Dense(1) -> float32 logit
@@ -19,20 +22,36 @@ Only `keras`, `keras.ops` and numpy, as in model.py.
 import keras
 from keras import layers, ops
 
-from unet_industrial.config import CLASSIFIERS, ConfigError
+from unet_industrial.config import CLASSIFIERS, UNET_ENCODER, ConfigError
+from unet_industrial.model import build_unet_encoder
+
+
+def _unet_encoder(input_shape, **applications_arguments):
+    """The segmenter's tinyUNet encoder with average pooling, called as a keras.applications constructor.
+
+    keras.applications' other arguments ask for no top, average pooling and
+    (validated before) no pretrained weights: what this backbone always is.
+    """
+    del applications_arguments
+    encoder = build_unet_encoder("tinyUNet", input_shape)
+    pooled = layers.GlobalAveragePooling2D(name="avg_pool")(encoder.output)
+    return keras.Model(encoder.inputs, pooled, name=UNET_ENCODER)
+
 
 # Backbone constructor, and the (scale, offset) that maps our [-1, 1] pixels
 # to the range the backbone expects. Xception's preprocess_input maps
-# [0, 255] to [-1, 1] ("tf" mode), our range already; Keras' EfficientNets
-# rescale and normalize inside the model and take [0, 255].
+# [0, 255] to [-1, 1] ("tf" mode), our range already, as is the UNet's;
+# Keras' EfficientNets rescale and normalize inside the model and take [0, 255].
 BACKBONES = {
     "xception": (keras.applications.Xception, 1.0, 0.0),
     "efficientnet_b0": (keras.applications.EfficientNetB0, 127.5, 127.5),
     "efficientnet_b4": (keras.applications.EfficientNetB4, 127.5, 127.5),
+    UNET_ENCODER: (_unet_encoder, 1.0, 0.0),
 }
 # Dropout before the logit: the rates of Keras' own EfficientNet tops
-# (B0 0.2, B4 0.4); Xception's top has none, it gets B0's.
-DROPOUT = {"xception": 0.2, "efficientnet_b0": 0.2, "efficientnet_b4": 0.4}
+# (B0 0.2, B4 0.4); Xception's top has none, it gets B0's; the segmenter
+# has none, and neither has its encoder here.
+DROPOUT = {"xception": 0.2, "efficientnet_b0": 0.2, "efficientnet_b4": 0.4, UNET_ENCODER: 0.0}
 INPUT_RANGE_LAYER = "to_backbone_range"
 
 
@@ -65,8 +84,9 @@ def build_classifier(name="xception", input_shape=(299, 299, 3), weights="none",
 
     Args:
       name: a key of BACKBONES.
-      input_shape: (height, width, 3); the side at least CLASSIFIERS[name].
-      weights: "none" (random initialization) or "imagenet".
+      input_shape: (height, width, channels); the side at least
+        CLASSIFIERS[name]; three channels but for unet_encoder.
+      weights: "none" (random initialization) or "imagenet" (not for unet_encoder).
       dtype_policy: a Keras dtype policy name such as "mixed_bfloat16"; None
         uses the global policy. The logit is float32 whatever the policy.
 
@@ -79,6 +99,8 @@ def build_classifier(name="xception", input_shape=(299, 299, 3), weights="none",
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown classifier {name!r}; expected one of {sorted(BACKBONES)}")
+    if name == UNET_ENCODER and weights != "none":
+        raise ValueError(f"{UNET_ENCODER} has no pretrained weights, got weights={weights!r}")
     if min(input_shape[:2]) < CLASSIFIERS[name]:
         raise ValueError(f"{name} needs inputs of at least {CLASSIFIERS[name]} px, got {input_shape}")
     # keras.applications builds its layers under the global policy; it is

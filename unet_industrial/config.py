@@ -36,10 +36,13 @@ SIZE_MULTIPLE = 16
 # segmenter: the UNet, trained on fake-pixel masks; classifier: an ImageNet
 # backbone with one logit per face crop, trained on frame labels.
 MODEL_KINDS = ("segmenter", "classifier")
-# Classification backbones (keras.applications) and the smallest input side
-# each accepts (its own `min_size`): Xception, the FaceForensics++ baseline
-# (299 px there), and EfficientNet-B0 / B4, the DFDC winner's family.
-CLASSIFIERS = {"xception": 71, "efficientnet_b0": 32, "efficientnet_b4": 32}
+# Classification backbones and the smallest input side each accepts (for
+# keras.applications, its own `min_size`): Xception, the FaceForensics++
+# baseline (299 px there), EfficientNet-B0 / B4, the DFDC winner's family,
+# and the segmenter's own tinyUNet encoder, which isolates what the mask
+# supervision adds (sides a multiple of 16; no pretrained weights).
+UNET_ENCODER = "unet_encoder"
+CLASSIFIERS = {"xception": 71, "efficientnet_b0": 32, "efficientnet_b4": 32, UNET_ENCODER: SIZE_MULTIPLE}
 # none: random initialization (works offline); imagenet: keras.applications'
 # pretrained backbone weights (downloaded once into ~/.keras/models).
 WEIGHTS = ("none", "imagenet")
@@ -168,6 +171,12 @@ def _refuse_non_defaults(config, names, why):
             raise ConfigError(f"--{name}={getattr(config, name)} {why}")
 
 
+def _check_unet_input_size(config):
+    if config.input_size <= 0 or config.input_size % SIZE_MULTIPLE:
+        raise ConfigError(f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "
+                          "(the UNet pools four times by 2)")
+
+
 def _check_model(config):
     """The model's flags: its kind, its own options, the input it can take."""
     _choice("model_kind", config.model_kind, MODEL_KINDS)
@@ -175,15 +184,18 @@ def _check_model(config):
         raise ConfigError(f"--input_channels={config.input_channels} must be 1 or 3")
     if config.model_kind == "segmenter":
         _refuse_non_defaults(config, CLASSIFIER_ONLY, "is for --model_kind=classifier")
-        if config.input_size <= 0 or config.input_size % SIZE_MULTIPLE:
-            raise ConfigError(
-                f"--input_size={config.input_size} must be a positive multiple of {SIZE_MULTIPLE} "
-                "(the UNet pools four times by 2)")
+        _check_unet_input_size(config)
         return
     _refuse_non_defaults(config, SEGMENTER_ONLY, "is for --model_kind=segmenter (a classifier trains "
-                                                 "a keras.applications backbone on cross-entropy)")
+                                                 "its backbone on cross-entropy)")
     _choice("classifier", config.classifier, tuple(CLASSIFIERS))
     _choice("weights", config.weights, WEIGHTS)
+    if config.classifier == UNET_ENCODER:
+        _check_unet_input_size(config)
+        if config.weights != "none":
+            raise ConfigError(f"--weights={config.weights}: --classifier={UNET_ENCODER} has no pretrained "
+                              "weights; use --weights=none")
+        return  # it takes one channel or three, as the segmenter does
     min_size = CLASSIFIERS[config.classifier]
     if config.input_size < min_size:
         raise ConfigError(f"--input_size={config.input_size} is below {min_size}, the smallest input "

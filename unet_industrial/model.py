@@ -74,6 +74,65 @@ class _Builder:
         return layers.MaxPooling2D(2, strides=2, padding="valid", name=name, dtype=self.dtype)(x)
 
 
+def _contracting_path(variant, input_shape, activation, kernel_initializer, dtype_policy):
+    """The UNet's input, down and bottleneck blocks, up to the bottleneck's second activation.
+
+    Returns:
+      (inputs, bottleneck features, skip tensors of the input and down blocks, the layer builder).
+    """
+    if variant not in UNET_VARIANTS:
+        raise ValueError(f"unknown UNet variant {variant!r}; expected one of {sorted(UNET_VARIANTS)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
+    if kernel_initializer not in INITIALIZERS:
+        raise ValueError(f"unknown initializer {kernel_initializer!r}; expected one of {INITIALIZERS}")
+    height, width, _ = input_shape
+    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
+        raise ValueError(f"input height and width must be multiples of {SIZE_MULTIPLE}, got {input_shape}")
+
+    input_filters, block_filters, bottleneck_filters, _ = UNET_VARIANTS[variant]
+    build = _Builder(activation, kernel_initializer, dtype_policy)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    net = build.conv(inputs, input_filters, 3, "input_block_conv1")
+    net = build.conv(net, input_filters, 3, "input_block_conv2")
+    skips = [net]
+    net = build.pool(net, "input_block_pool")
+
+    for index, filters in enumerate(block_filters, start=1):
+        net = build.conv(net, filters, 3, f"downsample_block_{index}_conv1")
+        net = build.conv(net, filters, 3, f"downsample_block_{index}_conv2")
+        skips.append(net)
+        net = build.pool(net, f"downsample_block_{index}_pool")
+
+    net = build.conv(net, bottleneck_filters, 3, "bottleneck_block_conv1")
+    net = build.conv(net, bottleneck_filters, 3, "bottleneck_block_conv2")
+    return inputs, net, skips, build
+
+
+def build_unet_encoder(variant="tinyUNet", input_shape=(512, 512, 1), activation="relu",
+                       kernel_initializer="he_normal", dtype_policy=None):
+    """The contracting half of `build_unet`: the same layers, names and weights, up to the bottleneck.
+
+    The segmenter's own encoder, for a classifier that differs from the
+    segmenter in its supervision (one label per crop) and not in its features.
+
+    Args:
+      variant, input_shape, activation, kernel_initializer, dtype_policy: as
+        for `build_unet`.
+
+    Returns:
+      A `keras.Model` mapping images in [-1, 1] to the bottleneck's features,
+      1/16 of the input's height and width.
+
+    Raises:
+      ValueError: as `build_unet`.
+    """
+    inputs, features, _, _ = _contracting_path(variant, input_shape, activation, kernel_initializer,
+                                               dtype_policy)
+    return keras.Model(inputs, features, name=f"UNet_Industrial_{variant}_encoder")
+
+
 def build_unet(variant="tinyUNet", input_shape=(512, 512, 1), activation="relu",
                kernel_initializer="he_normal", dtype_policy=None):
     """Builds the industrial UNet as a functional Keras model.
@@ -96,33 +155,9 @@ def build_unet(variant="tinyUNet", input_shape=(512, 512, 1), activation="relu",
       ValueError: for an unknown variant, activation or initializer, or a size
         that is not a multiple of 16.
     """
-    if variant not in UNET_VARIANTS:
-        raise ValueError(f"unknown UNet variant {variant!r}; expected one of {sorted(UNET_VARIANTS)}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
-    if kernel_initializer not in INITIALIZERS:
-        raise ValueError(f"unknown initializer {kernel_initializer!r}; expected one of {INITIALIZERS}")
-    height, width, _ = input_shape
-    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-        raise ValueError(f"input height and width must be multiples of {SIZE_MULTIPLE}, got {input_shape}")
-
-    input_filters, block_filters, bottleneck_filters, output_filters = UNET_VARIANTS[variant]
-    build = _Builder(activation, kernel_initializer, dtype_policy)
-
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    net = build.conv(inputs, input_filters, 3, "input_block_conv1")
-    net = build.conv(net, input_filters, 3, "input_block_conv2")
-    skips = [net]
-    net = build.pool(net, "input_block_pool")
-
-    for index, filters in enumerate(block_filters, start=1):
-        net = build.conv(net, filters, 3, f"downsample_block_{index}_conv1")
-        net = build.conv(net, filters, 3, f"downsample_block_{index}_conv2")
-        skips.append(net)
-        net = build.pool(net, f"downsample_block_{index}_pool")
-
-    net = build.conv(net, bottleneck_filters, 3, "bottleneck_block_conv1")
-    net = build.conv(net, bottleneck_filters, 3, "bottleneck_block_conv2")
+    inputs, net, skips, build = _contracting_path(variant, input_shape, activation, kernel_initializer,
+                                                  dtype_policy)
+    _, block_filters, bottleneck_filters, output_filters = UNET_VARIANTS[variant]
     net = build.deconv(net, bottleneck_filters // 2, "bottleneck_block_deconv")
 
     for index, filters in enumerate(reversed(block_filters), start=1):

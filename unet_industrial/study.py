@@ -45,7 +45,8 @@ flags.DEFINE_float("pseudo_fake_ratio", _D.pseudo_fake_ratio,
 flags.DEFINE_enum("model_kind", _D.model_kind, MODEL_KINDS,
                   "What the cross protocols train: the segmenter or a frame classifier.")
 flags.DEFINE_enum("classifier", _D.classifier, list(CLASSIFIERS),
-                  "The classifier's keras.applications backbone (xception needs crops of 71 px or more).")
+                  "The classifier's backbone: keras.applications' (xception needs crops of 71 px or "
+                  "more) or unet_encoder, the segmenter's own encoder.")
 flags.DEFINE_enum("weights", _D.weights, WEIGHTS,
                   "The classifier backbone's initial weights; imagenet needs them downloadable or cached.")
 flags.DEFINE_integer("seed", _D.seed, "Seed of every model's initialisation and data order.")

@@ -40,8 +40,8 @@ flags.DEFINE_enum("model_kind", _D.model_kind, config_lib.MODEL_KINDS,
                   "with one fake logit per face crop, trained on frame labels: fake where the mask is not "
                   "empty).")
 flags.DEFINE_enum("classifier", _D.classifier, list(config_lib.CLASSIFIERS),
-                  "With --model_kind=classifier: the keras.applications backbone (xception needs "
-                  "--input_size >= 71).")
+                  "With --model_kind=classifier: a keras.applications backbone (xception needs "
+                  "--input_size >= 71) or unet_encoder, the segmenter's own tinyUNet encoder.")
 flags.DEFINE_enum("weights", _D.weights, config_lib.WEIGHTS,
                   "With --model_kind=classifier: the backbone's initial weights; imagenet downloads them "
                   "once into ~/.keras/models, none (random) works offline.")
