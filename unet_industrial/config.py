@@ -33,8 +33,8 @@ PSEUDO_FAKES = ("none", "sbi")
 METRIC_THRESHOLDS = (0.05, 0.125, 0.25, 0.5, 0.75, 0.85, 0.95, 0.99)
 # Every spatial size must survive four 2x2 max-pools.
 SIZE_MULTIPLE = 16
-# segmenter: the UNet, trained on fake-pixel masks; classifier: an ImageNet
-# backbone with one logit per face crop, trained on frame labels.
+# segmenter: the UNet, trained on fake-pixel masks; classifier: a backbone
+# (CLASSIFIERS) with one logit per face crop, trained on frame labels.
 MODEL_KINDS = ("segmenter", "classifier")
 # Classification backbones and the smallest input side each accepts (for
 # keras.applications, its own `min_size`): Xception, the FaceForensics++
