@@ -91,9 +91,11 @@ def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report
     assert caplog.text.count("reusing") == 3 and again["runs"] == study["runs"]
     assert _read(run_dir / "study.json")["runs"] == study["runs"]
 
-    # With other flags it refuses the folder.
-    with pytest.raises(ConfigError, match="holds a study with another configuration; choose a new --run_dir"):
+    # With other flags it refuses the folder, in one line (the command line prints it as `error: ...`).
+    with pytest.raises(ConfigError) as refused:
         protocols.run(_study(records, run_dir, "cross_manipulation", batch_size=8))
+    assert str(refused.value) == (f"--run_dir={str(run_dir)!r} holds a study with another configuration; "
+                                  "choose a new --run_dir")
 
 
 @pytest.mark.parametrize("make, protocol, fields, message", [
