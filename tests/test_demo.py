@@ -47,7 +47,8 @@ def test_the_demo_table_reports_the_test_figures_and_both_verdicts(demo):
     _, report, table = demo
     lines = table.splitlines()
     assert lines[:2] == ["| figure | value |", "|---|---|"]
-    assert lines[2] == f"| frame ROC AUC (test) | {report['frame']['roc_auc']:.3f} |"
+    low, high = report["frame"]["roc_auc_interval"]
+    assert lines[2] == f"| frame ROC AUC (test) | {report['frame']['roc_auc']:.3f} ({low:.3f}-{high:.3f}) |"
     assert lines[4] == f"| pixel IoU on fake frames (test) | {report['pixel']['iou']:.3f} |"
     assert lines[5].startswith("| detect, fake (") and lines[6].startswith("| detect, real (")
     for line in lines[5:]:

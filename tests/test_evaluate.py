@@ -230,6 +230,16 @@ def test_report_figures_are_scikit_learns_on_the_csv_columns(evaluated):
     _assert_figures(report["video"],
                     _sklearn_figures(video_labels, video_scores, calibration.video_threshold))
     assert report["video"]["by_method"]["FaceSwap"]["num_fake"] == 2
+    # The AUC intervals resample originals: a fake belongs to the original it was made from.
+    assert [video["original_id"] for video in videos] == ["000", "001", "002", "003",
+                                                           "000", "002", "001", "003"]
+    frame_groups = [video_id.split("/")[-1][:3] for video_id, _ in frames]
+    for section, (section_labels, section_scores, groups) in {
+            "frame": (labels, scores, frame_groups),
+            "video": (video_labels, video_scores, [video["original_id"] for video in videos])}.items():
+        interval = report[section]["roc_auc_interval"]
+        assert interval == pytest.approx(evaluation.roc_auc_interval(section_labels, section_scores, groups))
+        assert 0.0 <= interval[0] <= report[section]["roc_auc"] <= interval[1] <= 1.0
 
     fake_iou = [float(row["iou"]) for row in rows if row["label"] == "1" and row["iou"]]
     real_area = [float(row["mask_area_pred"]) for row in rows if row["label"] == "0"]
@@ -284,6 +294,27 @@ def test_a_rerun_replaces_the_report_and_keeps_the_earlier_one(evaluated, data):
     assert len(kept) == 1 and _load_report(os.path.join(evaluated, "eval", kept[0], "report.json")) == earlier
     assert report["frame"]["roc_auc"] == earlier["frame"]["roc_auc"]
     assert not [name for name in os.listdir(os.path.join(evaluated, "eval")) if name.startswith(".tmp")]
+
+
+def test_the_auc_interval_resamples_whole_originals():
+    # Four originals, each with the same two reals and two fakes: a draw of
+    # whole originals always holds the same mix, so the AUC never moves; a
+    # bootstrap of single rows would widen the interval.
+    labels, scores = [0, 0, 1, 1] * 4, [0.1, 0.6, 0.5, 0.9] * 4
+    groups = [name for name in "abcd" for _ in range(4)]
+    auc = metrics.roc_auc_score(labels, scores)
+    assert auc == 0.75 and evaluation.roc_auc_interval(labels, scores, groups) == pytest.approx([auc, auc])
+    # One original whose real scores above every fake: AUC 0.8, and the draws
+    # that leave it out are perfect, so the interval reaches 1.
+    labels = [0, 1] * 5
+    scores = [0.9, 0.8, 0.1, 0.7, 0.2, 0.6, 0.3, 0.5, 0.2, 0.4]
+    groups = ["a", "a", "b", "b", "c", "c", "d", "d", "e", "e"]
+    low, high = evaluation.roc_auc_interval(labels, scores, groups)
+    assert metrics.roc_auc_score(labels, scores) == pytest.approx(0.8) and low < 0.8 and high == 1.0
+    assert evaluation.roc_auc_interval(labels, scores, groups) == [low, high]  # seeded
+    # Undefined: one original, or one class.
+    assert evaluation.roc_auc_interval([0, 1], [0.2, 0.8], ["a", "a"]) is None
+    assert evaluation.roc_auc_interval([1, 1], [0.2, 0.8], ["a", "b"]) is None
 
 
 def test_settings_come_from_the_calibration_and_must_match_it():
