@@ -369,6 +369,11 @@ def predicted_fake(scores, threshold):
     return np.array([verdicts.verdict(score, threshold) == "fake" for score in scores], int)
 
 
+def _both_classes(labels):
+    """Whether 0/1 labels hold a real and a fake: what AUC, its interval and the curves need."""
+    return 0 < int(np.sum(labels)) < np.size(labels)
+
+
 def _equal_error_rate(labels, scores):
     fpr, tpr, _ = metrics.roc_curve(labels, scores)
     fnr = 1.0 - tpr
@@ -400,14 +405,14 @@ def roc_auc_interval(labels, scores, groups, resamples=AUC_INTERVAL_RESAMPLES,
     """
     labels, scores = np.asarray(labels, int), np.asarray(scores, np.float64)
     keys, group_of_row = np.unique(np.asarray(groups), return_inverse=True)
-    if len(keys) < 2 or len(set(labels.tolist())) < 2:
+    if len(keys) < 2 or not _both_classes(labels):
         return None
     rows_of_group = [np.flatnonzero(group_of_row == g) for g in range(len(keys))]
     rng = np.random.default_rng(seed)
     aucs = []
     for _ in range(resamples):
         rows = np.concatenate([rows_of_group[g] for g in rng.integers(0, len(keys), len(keys))])
-        if 0 < labels[rows].sum() < rows.size:
+        if _both_classes(labels[rows]):
             aucs.append(metrics.roc_auc_score(labels[rows], scores[rows]))
     if not aucs:
         return None
@@ -430,7 +435,7 @@ def classification_figures(labels, scores, threshold):
     labels, scores = np.asarray(labels, int), np.asarray(scores, np.float64)
     predicted = predicted_fake(scores, threshold)
     num_fake = int(labels.sum())
-    both = 0 < num_fake < labels.size
+    both = _both_classes(labels)
     return {
         "roc_auc": metrics.roc_auc_score(labels, scores) if both else None,
         "average_precision": metrics.average_precision_score(labels, scores) if both else None,
@@ -541,7 +546,7 @@ def plot_curves(path, tables, kind):
     axes = figure.add_subplot()
     for level, table in tables.items():
         labels, scores = table["label"], table["score"]
-        if len(set(labels.tolist())) < 2:
+        if not _both_classes(labels):
             axes.plot([], [], label=f"{level}: undefined (one class)")
         elif kind == "roc":
             fpr, tpr, _ = metrics.roc_curve(labels, scores)
