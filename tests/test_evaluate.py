@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import re
+import shutil
 
 import cv2
 import numpy as np
@@ -296,6 +297,31 @@ def test_a_rerun_replaces_the_report_and_keeps_the_earlier_one(evaluated, data):
     assert not [name for name in os.listdir(os.path.join(evaluated, "eval")) if name.startswith(".tmp")]
 
 
+def test_a_degraded_report_scores_the_degraded_crops_beside_the_clean_report(tmp_path, evaluated, data):
+    from unet_industrial import degradations
+
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(evaluated, run_dir)
+    clean = _load_report(os.path.join(run_dir, "eval", "test", "report.json"))
+    report = evaluation.evaluate(evaluation.EvalConfig(run_dir=run_dir, data_pattern=data["test"][0],
+                                                       split="test", degrade="blur:1.5"))
+    assert report["degradation"] == {"name": "blur", "value": 1.5} and clean["degradation"] is None
+    assert report == _load_report(os.path.join(run_dir, "eval", "test-blur1.5", "report.json"))
+    assert _load_report(os.path.join(run_dir, "eval", "test", "report.json")) == clean
+    assert report["calibration"] == clean["calibration"]  # judged with the clean thresholds
+    # The brightness model calls a pixel fake where the blurred crop is brighter than 127.5.
+    blur = degradations.parse("blur:1.5")
+    rows = _rows(os.path.join(run_dir, "eval", "test-blur1.5", "per_frame.csv"))
+    changed = 0
+    for row in rows:
+        image = data["test"][1][(row["video_id"], int(row["frame_index"]), int(row["face_number"]))][0]
+        blurred = degradations.apply(image[None] / 127.5 - 1.0, blur, np.random.default_rng(0))[0]
+        expected = (blurred.mean(axis=-1) > 0).mean()
+        assert float(row["score"]) == pytest.approx(expected)
+        changed += not np.isclose(expected, (image.astype(int).sum(-1) > 3 * 127.5).mean())
+    assert changed > len(rows) // 2
+
+
 def test_the_auc_interval_resamples_whole_originals():
     # Four originals, each with the same two reals and two fakes: a draw of
     # whole originals always holds the same mix, so the AUC never moves; a
@@ -398,6 +424,8 @@ def test_data_that_cannot_be_evaluated_are_refused_before_anything_is_written(tm
     ("bare", ["--calibrate", "--pixel_threshold=1.5"], "--pixel_threshold=1.5 must be between 0 and 1"),
     ("calibrated", ["--frame_score=max"], "--frame_score='max' differs from 'area'"),
     ("calibrated", ["--tta=dihedral"], "--tta='dihedral' differs from 'none'"),
+    ("calibrated", ["--degrade=sharpen:1"], "--degrade='sharpen:1': write NAME:VALUE with NAME one of"),
+    ("bare", ["--calibrate", "--degrade=blur:0.7"], "thresholds of clean ones: calibrate without it"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(tmp_path, data, bare_run, evaluated, case, flags,
                                                            message):

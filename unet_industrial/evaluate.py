@@ -8,6 +8,11 @@ r"""Evaluates a trained run on a split: frame, video and pixel figures in runs/N
     python -m unet_industrial.evaluate --run_dir=runs/ffpp-c23 \
         --data_pattern='data/tfrecords/test-*.tfrecord' --split=test
 
+    # And on its crops blurred by 0.7 pixel, into eval/test-blur0.7/: how
+    # much of the score rests on fine texture.
+    python -m unet_industrial.evaluate --run_dir=runs/ffpp-c23 \
+        --data_pattern='data/tfrecords/test-*.tfrecord' --split=test --degrade=blur:0.7
+
 --checkpoint, --frame_score, --pixel_threshold, --aggregation and --tta left
 out take the calibration's values (with --calibrate: best, area, 0.5, mean,
 none);
@@ -56,6 +61,10 @@ flags.DEFINE_bool("calibrate", False,
                   "Calibrate the frame and video thresholds on these data (meant for --split=val), "
                   "write <run_dir>/calibration.json, and report with them.")
 flags.DEFINE_integer("batch_size", evaluation.EvalConfig.batch_size, "Face crops per prediction batch.")
+flags.DEFINE_string("degrade", None,
+                    "Degrade every crop before the model, to measure robustness: blur:SIGMA (pixels), "
+                    "noise:SIGMA (grey levels), jpeg:QUALITY or downscale:FACTOR. The report goes to "
+                    "<run_dir>/eval/<split>-<degradation>/, judged with the clean calibration.")
 
 FLAGS = flags.FLAGS
 
@@ -66,7 +75,8 @@ def main(argv):
     settings = {name: FLAGS[name].value if FLAGS[name].present else None
                 for name in evaluation.DEFAULT_SETTINGS}
     config = evaluation.EvalConfig(run_dir=FLAGS.run_dir, data_pattern=FLAGS.data_pattern, split=FLAGS.split,
-                                   calibrate=FLAGS.calibrate, batch_size=FLAGS.batch_size, **settings)
+                                   calibrate=FLAGS.calibrate, batch_size=FLAGS.batch_size,
+                                   degrade=FLAGS.degrade, **settings)
     try:
         evaluation.evaluate(config)
     except (ConfigError, verdicts.CalibrationError) as error:

@@ -15,7 +15,8 @@ iou and dice cells, and its folder no overlays.png.
 `runs/NAME/eval/<split>/` holds:
   report.json     sections "frame", "video" and "pixel" (segmenters only),
                   and metadata (model kind, checkpoint, step, data pattern,
-                  counts, the settings and calibration used, provenance).
+                  degradation (null: none), counts, the settings and
+                  calibration used, provenance).
   per_frame.csv   one row per face crop: video_id, original_id (a fake's:
                   the original it was made from), frame_index, face_number,
                   method, compression, label, score (the crop's),
@@ -28,6 +29,11 @@ iou and dice cells, and its folder no overlays.png.
   overlays.png    a few fake and real crops: image, true mask, predicted probability
                   (segmenters only).
 TensorBoard scalars and images go to runs/NAME/tb/eval as eval/<split>/<name>.
+
+With `degrade` ("blur:0.7", see `degradations`) every crop is degraded
+before the model and the folder is eval/<split>-<degradation>
+(eval/test-blur0.7), its report.json naming the degradation; the
+thresholds stay those calibrated on clean data, as a deployed model's would.
 
 How the figures are defined:
   - "frame" and "video": scikit-learn's roc_auc_score, average_precision_score,
@@ -82,8 +88,8 @@ import numpy as np
 from absl import logging
 from sklearn import metrics
 
+from unet_industrial import degradations, verdicts
 from unet_industrial import run_dir as run_files
-from unet_industrial import verdicts
 from unet_industrial.config import CHECKPOINTS, ConfigError, check_pattern
 
 EVAL_DIR = "eval"
@@ -130,6 +136,10 @@ class EvalConfig:
       calibrate: calibrate thresholds on these data (meant for the
         validation split), save calibration.json, and report with them.
       batch_size: crops per prediction batch.
+      degrade: None, or a degradation of every crop before the model
+        ("blur:0.7", see `degradations`); the report then goes to
+        eval/<split>-<degradation> (eval/test-blur0.7) beside the clean one,
+        judged with the thresholds calibrated on clean data.
     """
 
     run_dir: str
@@ -142,6 +152,18 @@ class EvalConfig:
     tta: str | None = None
     calibrate: bool = False
     batch_size: int = 32
+    degrade: str | None = None
+
+    @property
+    def degradation(self):
+        """The parsed `degrade` (a degradations.Degradation), or None."""
+        return None if self.degrade is None else degradations.parse(self.degrade)
+
+    @property
+    def report_name(self):
+        """The report folder's name under eval/: the split's, tagged with the degradation if any."""
+        degradation = self.degradation
+        return self.split if degradation is None else f"{self.split}-{degradation.tag}"
 
 
 def _choice(name, value, choices):
@@ -162,6 +184,10 @@ def validate(config):
     if not _SPLIT_NAME.match(config.split):
         raise ConfigError(f"--split={config.split!r} must be a plain folder name "
                           "(letters, digits, '_', '-', '.')")
+    # Parses --degrade (a bad one is a ConfigError naming it).
+    if config.degradation is not None and config.calibrate:
+        raise ConfigError("--degrade measures a model on degraded crops with the thresholds of clean "
+                          "ones: calibrate without it")
     if not config.run_dir:
         raise ConfigError("--run_dir of a trained run is required")
     if not os.path.isdir(config.run_dir):
@@ -252,7 +278,7 @@ def _score_batch(trained, batch, settings):
     return values, probabilities, true
 
 
-def predict(trained, data_pattern, settings, batch_size):
+def predict(trained, data_pattern, settings, batch_size, degradation=None):
     """Scores every face crop of `data_pattern` in one pass.
 
     Full probability maps are not kept (a split can hold many thousand
@@ -263,6 +289,8 @@ def predict(trained, data_pattern, settings, batch_size):
       data_pattern: glob of TFRecord shards.
       settings: from `resolve_settings`.
       batch_size: crops per batch.
+      degradation: None, or a degradations.Degradation applied to every
+        crop before the model (the overlays show the degraded crops).
 
     Returns:
       (crops, examples): crops is a dict of equal-length numpy arrays, one
@@ -284,6 +312,8 @@ def predict(trained, data_pattern, settings, batch_size):
         raise ConfigError(f"--data_pattern: {error}") from error
     columns = {name: [] for name in CROP_COLUMNS}
     examples = {0: [], 1: []}
+    # Seeded: the same data and degradation give the same report.
+    noise_rng = np.random.default_rng(0)
     start = last_log = time.monotonic()
     for batch in dataset.as_numpy_iterator():
         unlabelled = batch["label"] < 0
@@ -291,6 +321,8 @@ def predict(trained, data_pattern, settings, batch_size):
             raise ConfigError(f"--data_pattern={data_pattern!r} holds records without a label (-1), e.g. of "
                               f"video {batch['video_id'][unlabelled][0].decode()!r}; evaluation needs real / "
                               "fake labels")
+        if degradation is not None:
+            batch["image"] = degradations.apply(batch["image"], degradation, noise_rng)
         values, probabilities, true = _score_batch(trained, batch, settings)
         for name, column in columns.items():
             column.extend(values[name])
@@ -708,7 +740,8 @@ def evaluate(config):
                  config.data_pattern, settings)
     if not trained.predicts_masks:
         logging.info("a classifier predicts no masks: the report has no pixel section and no overlays.png")
-    crops, examples = predict(trained, config.data_pattern, settings, config.batch_size)
+    degradation = config.degradation
+    crops, examples = predict(trained, config.data_pattern, settings, config.batch_size, degradation)
     frames = frame_table(crops)
     if config.calibrate:
         calibration, videos = calibrate(frames, settings, config.data_pattern)
@@ -719,6 +752,7 @@ def evaluate(config):
     videos["verdict"] = _verdicts(videos["score"], calibration.video_threshold)
     report = {
         "model_kind": model_kind, "split": config.split, "data_pattern": config.data_pattern,
+        "degradation": None if degradation is None else dataclasses.asdict(degradation),
         "checkpoint": os.path.relpath(trained.checkpoint, config.run_dir), "step": trained.step,
         "settings": settings, "calibration": dataclasses.asdict(calibration), "calibrated": config.calibrate,
         "counts": {"crops": _counts(crops), "frames": _counts(frames), "videos": _counts(videos)},
@@ -729,12 +763,12 @@ def evaluate(config):
     if trained.predicts_masks:
         report["pixel"] = _with_subgroups(crops, lambda table: pixel_figures(table,
                                                                              settings["pixel_threshold"]))
-    folder = write_report_folder(os.path.join(config.run_dir, EVAL_DIR, config.split), report, crops, frames,
-                                 videos, examples)
+    folder = write_report_folder(os.path.join(config.run_dir, EVAL_DIR, config.report_name), report,
+                                 crops, frames, videos, examples)
     if config.calibrate:
         logging.info("calibration written to %s", save_calibration(calibration, config.run_dir))
-    write_summaries(config.run_dir, config.split, trained.step or 0, report, examples)
-    logging.info("%s: frame AUC %s, video AUC %s, pixel IoU %s; report in %s", config.split,
+    write_summaries(config.run_dir, config.report_name, trained.step or 0, report, examples)
+    logging.info("%s: frame AUC %s, video AUC %s, pixel IoU %s; report in %s", config.report_name,
                  report["frame"]["roc_auc"], report["video"]["roc_auc"],
                  report["pixel"]["iou"] if "pixel" in report else "(none: a classifier)", folder)
     return report
