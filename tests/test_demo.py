@@ -43,15 +43,24 @@ def test_the_demo_leaves_corpus_records_model_calibration_report_and_detections(
     assert fake_name in test_fakes and real_name in test_reals
 
 
-def test_the_demo_table_reports_the_test_figures_and_both_verdicts(demo):
-    _, report, table = demo
+def test_the_demo_table_reports_the_test_figures_blurred_too_and_both_verdicts(demo):
+    config, report, table = demo
     lines = table.splitlines()
     assert lines[:2] == ["| figure | value |", "|---|---|"]
     low, high = report["frame"]["roc_auc_interval"]
     assert lines[2] == f"| frame ROC AUC (test) | {report['frame']['roc_auc']:.3f} ({low:.3f}-{high:.3f}) |"
     assert lines[4] == f"| pixel IoU on fake frames (test) | {report['pixel']['iou']:.3f} |"
-    assert lines[5].startswith("| detect, fake (") and lines[6].startswith("| detect, real (")
-    for line in lines[5:]:
+    with open(os.path.join(config.model_dir, "eval", "test-blur0.5", "report.json")) as f:
+        blurred = json.load(f)
+    assert blurred["degradation"] == {"name": "blur", "value": 0.5}
+    for line, section in zip(lines[5:7], (report, blurred)):
+        (real_as_real, real_as_fake), _ = section["video"]["confusion_matrix"]
+        assert line.endswith(f" | {real_as_fake} of {real_as_real + real_as_fake} |"), line
+    low, high = blurred["frame"]["roc_auc_interval"]
+    assert lines[7] == (f"| frame ROC AUC (test, crops blurred by 0.5 px) | {blurred['frame']['roc_auc']:.3f} "
+                        f"({low:.3f}-{high:.3f}) |")
+    assert lines[8].startswith("| detect, fake (") and lines[9].startswith("| detect, real (")
+    for line in lines[8:]:
         verdict = line.split(" video | ")[1]
         assert verdict.split(" ")[0] in ("fake", "real", "no"), line
 
