@@ -57,8 +57,8 @@ def test_the_demo_table_reports_the_test_figures_blurred_too_and_both_verdicts(d
         (real_as_real, real_as_fake), _ = section["video"]["confusion_matrix"]
         assert line.endswith(f" | {real_as_fake} of {real_as_real + real_as_fake} |"), line
     low, high = blurred["frame"]["roc_auc_interval"]
-    assert lines[7] == (f"| frame ROC AUC (test, crops blurred by 0.5 px) | {blurred['frame']['roc_auc']:.3f} "
-                        f"({low:.3f}-{high:.3f}) |")
+    assert lines[7] == (f"| frame ROC AUC (test, crops blurred by 0.5 px) | "
+                        f"{blurred['frame']['roc_auc']:.3f} ({low:.3f}-{high:.3f}) |")
     assert lines[8].startswith("| detect, fake (") and lines[9].startswith("| detect, real (")
     for line in lines[8:]:
         verdict = line.split(" video | ")[1]

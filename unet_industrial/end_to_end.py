@@ -231,9 +231,9 @@ def run(config):
     evaluation.evaluate(evaluation.EvalConfig(config.model_dir, config.records("val"), split="val",
                                               calibrate=True))
     _stage(5, "evaluating on the test split (identities never seen in training), as is and blurred")
-    report = evaluation.evaluate(evaluation.EvalConfig(config.model_dir, config.records("test"), split="test"))
-    blurred = evaluation.evaluate(evaluation.EvalConfig(config.model_dir, config.records("test"), split="test",
-                                                        degrade=ROBUSTNESS_CHECK))
+    test = evaluation.EvalConfig(config.model_dir, config.records("test"), split="test")
+    report = evaluation.evaluate(test)
+    blurred = evaluation.evaluate(dataclasses.replace(test, degrade=ROBUSTNESS_CHECK))
     _stage(6, "detecting one fake and one real test video")
     detections = detect_videos(config)
     logging.info("demo finished in %.0f s", time.perf_counter() - started)
