@@ -3,7 +3,7 @@
 A writer goes to a hidden sibling (`temporary_sibling`) and renames it into
 place when complete, so a reader never sees half a file and a killed job
 leaves the previous version intact. The data pipeline and the training jobs
-(`unet_industrial.run_dir`) share these helpers.
+(`unet_industrial.run_files`) share these helpers.
 """
 
 import json

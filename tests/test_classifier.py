@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import run_module, write_shards
-from unet_industrial import classifier, config as config_lib, detection, inference, run_dir as run_files
+from unet_industrial import classifier, config as config_lib, detection, inference, run_files
 from unet_industrial import trainer, verdicts
 
 SIZES = {"xception": 80, "efficientnet_b0": 64, "efficientnet_b4": 64, "unet_encoder": 32}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from unet_industrial import jobs, run_dir as run_files, trainer
+from unet_industrial import jobs, run_files, trainer
 from unet_industrial.config import METRIC_THRESHOLDS, TrainConfig, validate
 
 TINY = dict(input_size=32, input_channels=3, batch_size=4, save_every=3, log_every=1, seed=1)

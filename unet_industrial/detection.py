@@ -52,7 +52,7 @@ from absl import logging
 
 from data_pipeline import faces, files, layouts, video
 from data_pipeline.config import PrepareConfig
-from unet_industrial import run_dir as run_files
+from unet_industrial import run_files
 from unet_industrial import verdicts
 from unet_industrial.config import CHECKPOINTS, ConfigError
 

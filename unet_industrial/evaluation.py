@@ -89,7 +89,7 @@ from absl import logging
 from sklearn import metrics
 
 from unet_industrial import degradations, verdicts
-from unet_industrial import run_dir as run_files
+from unet_industrial import run_files
 from unet_industrial.config import CHECKPOINTS, ConfigError, check_pattern
 
 EVAL_DIR = "eval"

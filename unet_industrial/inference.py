@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from unet_industrial import model as model_lib  # noqa: F401  (registers the custom layers for loading)
-from unet_industrial import run_dir as run_files
+from unet_industrial import run_files
 from unet_industrial import verdicts
 from unet_industrial.config import CHECKPOINTS, ConfigError
 

@@ -3,7 +3,7 @@
 import os
 
 from data_pipeline import files
-from unet_industrial import benchmark, run_dir as run_files, trainer
+from unet_industrial import benchmark, run_files, trainer
 
 
 def run(config, run_dir):

@@ -34,7 +34,7 @@ import os
 from absl import logging
 
 from data_pipeline import files
-from unet_industrial import run_dir as run_files
+from unet_industrial import run_files
 from unet_industrial import config as config_lib
 from unet_industrial.config import ConfigError
 

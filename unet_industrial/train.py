@@ -102,7 +102,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     cli.no_arguments(argv)
-    from unet_industrial import run_dir as run_files
+    from unet_industrial import run_files
 
     try:
         saved = None

@@ -36,7 +36,7 @@ import numpy as np
 from absl import logging
 
 from data_pipeline import files
-from unet_industrial import classifier, data, distribute, run_dir as run_files
+from unet_industrial import classifier, data, distribute, run_files
 from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
 from unet_industrial.losses import BatchLoss, add_l2_weight_decay, batch_loss
 from unet_industrial.metrics import Dice, IoU, segmentation_metrics

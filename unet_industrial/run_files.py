@@ -21,6 +21,9 @@ LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 TRAIN_STATE = "train_state.json"
 CONFIG = "config.json"
+# The detector that ships with the package: a run folder (model, calibration,
+# crop recipe, model card) that detect, evaluate and serve use when given no --run_dir.
+SHIPPED_RUN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "ffpp_c23")
 
 
 def default_run_dir(exec_mode, now=None):
