@@ -7,9 +7,7 @@ import pytest
 
 from data_pipeline import layouts
 
-from conftest import SHARED_DIR
-
-REALDATA = os.path.join(SHARED_DIR, "realdata")
+from conftest import REALDATA_DIR as REALDATA, requires_realdata
 
 
 def _touch(root, relative):
@@ -20,6 +18,7 @@ def _touch(root, relative):
     return path
 
 
+@requires_realdata
 def test_real_ffpp_pair():
     scan = layouts.scan("ffpp", os.path.join(REALDATA, "ffpp"))
     by_id = {item.video_id: item for item in scan.items}
@@ -31,6 +30,7 @@ def test_real_ffpp_pair():
     assert fake.mask_path is None and scan.skipped == []
 
 
+@requires_realdata
 def test_real_dfdc_reports_missing_files_and_goes_on():
     scan = layouts.scan("dfdc", os.path.join(REALDATA, "dfdc"))
     assert [item.video_id for item in scan.items] == ["dfdc_train_part_0/brtujopkby"]
