@@ -68,9 +68,9 @@ def encode_mask(mask):
     return cv2.imencode(".png", mask.astype(np.uint8))[1].tobytes()
 
 
-def detection_copy(frame):
-    """The frame MTCNN looks at (longer side at most DETECTION_MAX_SIDE) and its scale to the original."""
-    scale = min(1.0, DETECTION_MAX_SIDE / max(frame.shape[:2]))
+def detection_copy(frame, max_side=DETECTION_MAX_SIDE):
+    """The frame MTCNN looks at (longer side at most `max_side`) and its scale to the original."""
+    scale = min(1.0, max_side / max(frame.shape[:2]))
     if scale == 1.0:
         return frame, 1.0
     size = (round(frame.shape[1] * scale), round(frame.shape[0] * scale))
@@ -105,40 +105,117 @@ class Face:
     crop_box: tuple
 
 
-def track(path, indices, config, timer):
-    """The faces of the frames of `path` at `indices`, found by MTCNN and tracked.
+# The tracking pass keeps the sampled full-resolution frames up to this many
+# bytes, so that the crops are cut without decoding the file again (32 frames
+# of 1080p fit); frames beyond it are decoded a second time, one at a time,
+# so memory stays bounded whatever the resolution.
+HELD_FRAMES_BYTES = 256 * 2**20
+
+
+@dataclasses.dataclass
+class Decoded:
+    """The tracking pass over a video's sampled frames.
+
+    Attributes:
+      path: the video file.
+      indices: the sampled frames decoded, in order.
+      small_frames: each one's detection-size copy (`detection_copy`).
+      scale: the copies' scale to full resolution.
+      shape: (height, width) of the full-resolution frames.
+      held: {index: full-resolution RGB frame} for the first frames that fit `HELD_FRAMES_BYTES`.
+    """
+
+    path: str
+    indices: list
+    small_frames: list
+    scale: float
+    shape: tuple
+    held: dict
+
+
+def decode_for_tracking(path, indices, timer, max_side=DETECTION_MAX_SIDE, held_bytes=0):
+    """Decodes the sampled frames once: a detection-size copy of each, and the full frames that fit `held_bytes`.
+
+    Raises:
+      video.VideoError: for a file that cannot be read or has no decodable frame.
+    """
+    decoded = Decoded(path, [], [], 1.0, None, {})
+    budget = held_bytes
+    for index, frame in timer.iterate("decode", video.read_frames(path, indices)):
+        small, decoded.scale = detection_copy(frame, max_side)
+        decoded.shape = frame.shape[:2]
+        decoded.small_frames.append(small)
+        decoded.indices.append(index)
+        if frame.nbytes <= budget:
+            decoded.held[index] = frame
+            budget -= frame.nbytes
+        else:
+            budget = 0  # held frames stay a prefix of the sampled ones
+    if not decoded.indices:
+        raise video.VideoError("empty_video", f"no frame decoded from {path}")
+    return decoded
+
+
+def full_frames(decoded):
+    """Yields (index, full-resolution RGB frame) of the decoded sampled frames, in order.
+
+    Held frames are handed over (and released); the others are decoded again.
+    """
+    again = video.read_frames(decoded.path, [index for index in decoded.indices if index not in decoded.held])
+    for index in decoded.indices:
+        if index in decoded.held:
+            yield index, decoded.held.pop(index)
+            continue
+        frame = next(again, None)
+        if frame is None:
+            return
+        yield frame
+
+
+def track_decoded(decoded, config, timer):
+    """The faces of a tracking pass's frames, found by MTCNN on the detection-size copies and tracked.
 
     Returns:
-      {frame index: [Face, ...]} for the frames where a face track is
-      present (only the main track unless config.all_faces).
+      {frame index: [Face, ...]} in full-resolution pixels, for the frames
+      where a face track is present (only the main track unless config.all_faces).
     """
-    small_frames, kept, shape, scale = [], [], None, 1.0
-    for index, frame in timer.iterate("decode", video.read_frames(path, indices)):
-        small, scale = detection_copy(frame)
-        shape = frame.shape[:2]
-        small_frames.append(small)
-        kept.append(index)
-    if not small_frames:
-        raise video.VideoError("empty_video", f"no frame decoded from {path}")
+    kept, scale, (height, width) = decoded.indices, decoded.scale, decoded.shape
     with timer.stage("detect"):
-        tracks = faces.track_all_faces(small_frames, detect_every=detection_step(kept, config.detect_every),
+        tracks = faces.track_all_faces(decoded.small_frames, detect_every=detection_step(kept, config.detect_every),
                                        frame_indices=kept, max_faces=None if config.all_faces else 1)
     found = collections.defaultdict(list)
     for number, boxes in enumerate(tracks):
         for index, box in zip(kept, boxes):
             if box is not None:
                 full = tuple(coordinate / scale for coordinate in box)
-                found[index].append(Face(number, full, faces.square_box(full, config.crop_scale, *shape)))
+                found[index].append(Face(number, full, faces.square_box(full, config.crop_scale, height, width)))
     return dict(found)
 
 
-def cached_track(path, indices, config, timer):
+def track(path, indices, config, timer, max_side=DETECTION_MAX_SIDE):
+    """The faces of the frames of `path` at `indices`, found by MTCNN and tracked.
+
+    MTCNN looks at copies whose longer side is at most `max_side` (the crop
+    recipe's detection_max_side); boxes come back in full-resolution pixels.
+
+    Returns:
+      {frame index: [Face, ...]} for the frames where a face track is
+      present (only the main track unless config.all_faces).
+    """
+    return track_decoded(decode_for_tracking(path, indices, timer, max_side), config, timer)
+
+
+def cached_track(path, indices, config, timer, held_bytes=0):
     """`track`, computed once per original and frame plan and kept in the output's work folder.
 
     FF++ makes five or six fakes from each original; all of them are cut
     with the original's face boxes, so detection (most of the cost) runs
     once. JSON keeps the floats exactly, so cached and fresh results are the
     same records.
+
+    Returns:
+      (faces as `track` gives them, the `Decoded` pass when it ran now, else
+      None): its held frames spare the caller a second decode.
     """
     options = [os.path.abspath(path), list(indices), config.detect_every, config.crop_scale, config.all_faces]
     key = hashlib.sha1(json.dumps(options).encode()).hexdigest()
@@ -146,12 +223,13 @@ def cached_track(path, indices, config, timer):
     if os.path.exists(cache_path):
         with open(cache_path) as f:
             return {int(index): [Face(number, tuple(box), tuple(crop_box)) for number, box, crop_box in found]
-                    for index, found in json.load(f).items()}
-    found = track(path, indices, config, timer)
+                    for index, found in json.load(f).items()}, None
+    decoded = decode_for_tracking(path, indices, timer, held_bytes=held_bytes)
+    found = track_decoded(decoded, config, timer)
     # Workers may race on one original; each writes the same content whole.
     files.atomic_write(cache_path, json.dumps(
         {index: [[face.number, face.box, face.crop_box] for face in found[index]] for index in found}))
-    return found
+    return found, decoded
 
 
 def _provided_masks(item, indices, timer):
@@ -159,7 +237,7 @@ def _provided_masks(item, indices, timer):
             for index, frame in timer.iterate("decode", video.read_frames(item.mask_path, indices))}
 
 
-def _example(item, index, face, image, mask, config):
+def _example(item, index, face, image, mask, config, mask_unknown=False):
     return schema.serialize_example({
         schema.IMAGE: encode_image(image, config.image_format, config.jpeg_quality),
         schema.IMAGE_FORMAT: config.image_format,
@@ -176,12 +254,19 @@ def _example(item, index, face, image, mask, config):
         schema.FACE_NUMBER: face.number,
         schema.BOX: [float(v) for v in face.crop_box],
         schema.MASK_AREA: float(mask.mean()),
+        schema.MASK_UNKNOWN: int(mask_unknown),
     })
 
 
+def label_only(item):
+    """Whether a fake has no original: its label is known, its fake pixels are not."""
+    return item.label == FAKE and not item.original_path
+
+
 def _mask(item, face, fake, original, provided, size):
-    """The fake-pixel mask of one face crop: none for a real video, else the provided one or derived."""
-    if item.label != FAKE:
+    """The fake-pixel mask of one face crop: none for a real video or a label-only fake, else the provided
+    one or derived."""
+    if item.label != FAKE or original is None:
         return np.zeros((size, size), np.uint8)
     if provided is not None:
         return faces.crop_face(provided[..., None], face.crop_box, size, nearest=True)[..., 0]
@@ -191,15 +276,50 @@ def _mask(item, face, fake, original, provided, size):
                            face_box=faces.box_in_crop(face.box, face.crop_box, size))
 
 
-def _frames_to_crop(item, config):
-    """(indices, note, frame iterator of (index, image RGB, original RGB or None))."""
-    if item.label == FAKE:
-        indices, note = video.plan_pair(item.path, item.original_path, config.frames_per_video,
-                                        config.frame_stride)
-        return indices, note, video.read_pair(item.path, item.original_path, indices)
+def in_fake_frame(found, plan, crop_scale):
+    """The original's faces moved into the frame of a fake that is a centre cut of it (Face2Face).
+
+    Args:
+      found: {frame index: [Face, ...]} in the original's pixels.
+      plan: the pair's video.PairPlan.
+      crop_scale: the recipe's box enlargement.
+
+    Returns:
+      The same faces in the fake's pixels, their crop boxes squared anew inside the fake's frame.
+    """
+    if plan.offset == (0, 0):
+        return found
+    (dx, dy), (width, height) = plan.offset, plan.size
+    moved = {}
+    for index, faces_in_frame in found.items():
+        moved[index] = []
+        for face in faces_in_frame:
+            x0, y0, x1, y1 = face.box
+            box = (x0 - dx, y0 - dy, x1 - dx, y1 - dy)
+            moved[index].append(Face(face.number, box, faces.square_box(box, crop_scale, height, width)))
+    return moved
+
+
+def _plan(item, config):
+    """The PairPlan: a fake is read in lockstep with its original; a real video or a label-only fake alone
+    (its PairPlan has no offset)."""
+    if item.label == FAKE and item.original_path:
+        return video.plan_pair(item.path, item.original_path, config.frames_per_video, config.frame_stride)
     info = video.probe(item.path)
     indices = video.sample_indices(info.frame_count, config.frames_per_video, config.frame_stride)
-    return indices, "", ((index, frame, None) for index, frame in video.read_frames(item.path, indices))
+    return video.PairPlan(indices, size=(info.width, info.height))
+
+
+def _frames_to_crop(item, plan, decoded):
+    """Frame iterator of (index, image RGB, original RGB or None).
+
+    `decoded` is the tracked video's pass when it ran now (its held frames are not decoded again), else None.
+    """
+    tracked = full_frames(decoded) if decoded is not None else None
+    if item.label == FAKE and item.original_path:
+        return video.read_pair(item.path, item.original_path, plan, original_frames=tracked)
+    frames = tracked if tracked is not None else video.read_frames(item.path, plan.indices)
+    return ((index, frame, None) for index, frame in frames)
 
 
 def extract_video(item, write, config):
@@ -213,13 +333,15 @@ def extract_video(item, write, config):
     Returns:
       A JSON-able dict: video_id, split, label, method, compression, status
       ("ok" or "skipped"), reason and detail for a skip, frames (decoded),
-      examples (written), mask_empty, note, seconds, seconds_by_stage.
+      examples (written), mask_empty, label_only (a fake without its
+      original: its examples carry schema.MASK_UNKNOWN), note, seconds,
+      seconds_by_stage.
     """
     started = time.perf_counter()
     timer = StageTimer()
     result = {"video_id": item.video_id, "split": item.split, "label": item.label, "method": item.method,
               "compression": item.compression, "status": "ok", "frames": 0, "examples": 0,
-              "mask_empty": False, "note": ""}
+              "mask_empty": False, "label_only": label_only(item), "note": ""}
 
     def finish(**updates):
         result.update(updates, seconds=time.perf_counter() - started, seconds_by_stage=dict(timer.seconds))
@@ -228,17 +350,22 @@ def extract_video(item, write, config):
     def skip(reason, detail):
         return finish(status="skipped", reason=reason, detail=detail)
 
-    if item.label == FAKE and not item.original_path:
-        return skip("missing_original", "no original video to derive the mask from")
     try:
-        indices, result["note"], frames = _frames_to_crop(item, config)
-        found = cached_track(item.original_path if item.label == FAKE else item.path, indices, config, timer)
+        plan = _plan(item, config)
+        result["note"] = plan.note
+        # A fake's faces are found on its original (pixel-aligned crops); a label-only fake's on itself.
+        tracked_path = item.original_path if item.label == FAKE and item.original_path else item.path
+        found, decoded = cached_track(tracked_path, plan.indices, config, timer, HELD_FRAMES_BYTES)
+        found = in_fake_frame(found, plan, config.crop_scale)
+        frames = _frames_to_crop(item, plan, decoded)
         if not found:
-            return skip("no_face", f"no face in any of {len(indices)} sampled frames")
+            return skip("no_face", f"no face in any of {len(plan.indices)} sampled frames")
+        if result["label_only"] and config.mask_source == "provided":
+            return skip("missing_original", "--mask_source=provided keeps only fakes with a known mask")
         if item.label == FAKE and config.mask_source == "provided" and not item.mask_path:
             return skip("no_provided_mask", "--mask_source=provided but the dataset ships no mask video")
         use_provided = item.label == FAKE and item.mask_path and config.mask_source in ("provided", "auto")
-        provided = _provided_masks(item, indices, timer) if use_provided else {}
+        provided = _provided_masks(item, plan.indices, timer) if use_provided else {}
         fake_frames_with_mask = 0
         for index, image, original in timer.iterate("decode", frames):
             result["frames"] += 1
@@ -251,13 +378,13 @@ def extract_video(item, write, config):
                                  config.image_size)
                 fake_frames_with_mask += not masks.is_empty(mask)
                 with timer.stage("write"):
-                    write(_example(item, index, face, crop, mask, config))
+                    write(_example(item, index, face, crop, mask, config, mask_unknown=result["label_only"]))
                 result["examples"] += 1
     except video.VideoError as error:
         return skip(error.reason, error.detail)
     if result["examples"] == 0:
         return skip("no_face", "no decoded frame had a face")
-    if item.label == FAKE and fake_frames_with_mask == 0:
+    if item.label == FAKE and not result["label_only"] and fake_frames_with_mask == 0:
         # DFDC has fakes whose manipulation is in the audio only.
         result["mask_empty"] = True
         if config.drop_empty_fakes:

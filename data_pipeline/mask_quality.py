@@ -238,8 +238,8 @@ def evaluate_synthetic(corpus_dir, frames_per_video=8, detect=None):
     face_boxes, rows = {}, []
     for item in fakes:
         truths = synthetic.read_true_masks(item.path)
-        indices, _ = video.plan_pair(item.path, item.original_path, frames_per_video, 0)
-        for index, fake, original in video.read_pair(item.path, item.original_path, indices):
+        plan = video.plan_pair(item.path, item.original_path, frames_per_video, 0)
+        for index, fake, original in video.read_pair(item.path, item.original_path, plan):
             key = (item.original_path, index)
             if key not in face_boxes:
                 face_boxes[key] = largest_face(original, detect)

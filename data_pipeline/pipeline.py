@@ -9,16 +9,34 @@ import time
 
 from absl import logging
 
-from data_pipeline import extract, files, layouts, shards
+from data_pipeline import extract, files, layouts, recipe, shards
 from data_pipeline.config import PrepareError
 from data_pipeline.provenance import git_commit
+
+def _read_own_json(path):
+    """A JSON file an earlier prepare left in --out_dir.
+
+    Raises:
+      PrepareError: for one that cannot be read: prepare writes these
+        files whole (by renaming), so the folder is not one it left.
+    """
+    try:
+        with open(path) as f:
+            value = json.load(f)
+        problem = None if isinstance(value, dict) else f"a {type(value).__name__}, not an object"
+    except (OSError, ValueError, RecursionError) as error:
+        problem = str(error)
+    if problem:
+        raise PrepareError(f"{path} cannot be read ({problem}): the folder is not one prepare left; "
+                           "use a new --out_dir")
+    return value
+
 
 def _load_manifest(out_dir):
     path = os.path.join(out_dir, shards.MANIFEST)
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return _read_own_json(path)
 
 
 def _check_reuse(config, out_dir):
@@ -26,8 +44,7 @@ def _check_reuse(config, out_dir):
     options_path = os.path.join(out_dir, shards.WORK_DIR, "options.json")
     options = config.output_options()
     if os.path.exists(options_path):
-        with open(options_path) as f:
-            previous = json.load(f)
+        previous = _read_own_json(options_path)
         if previous != json.loads(json.dumps(options)):
             changed = sorted(k for k in options if previous.get(k) != json.loads(json.dumps(options[k])))
             raise PrepareError(f"--out_dir={out_dir!r} was prepared with other options ({', '.join(changed)}); "
@@ -46,6 +63,9 @@ def _counts(results):
         for key in (f"label/{label}", f"method/{result['method']}", f"compression/{result['compression']}"):
             examples[result["split"]][key] += result["examples"]
             videos[result["split"]][key] += 1
+        if result.get("label_only"):
+            examples[result["split"]]["label_only"] += result["examples"]
+            videos[result["split"]]["label_only"] += 1
         examples[result["split"]]["total"] += result["examples"]
         videos[result["split"]]["total"] += 1
     return {"examples": {k: dict(v) for k, v in examples.items()}, "videos": {k: dict(v) for k, v in videos.items()}}
@@ -61,6 +81,13 @@ def _speed(results):
     return {"frames": frames, "video_seconds": round(seconds, 2),
             "frames_per_second": round(frames / seconds, 2) if seconds else None,
             "seconds_by_stage": {name: round(value, 2) for name, value in sorted(stages.items())}}
+
+
+def crop_recipe(config):
+    """The recipe.CropRecipe a PrepareConfig cuts its crops with."""
+    return recipe.CropRecipe(image_size=config.image_size, crop_scale=config.crop_scale,
+                             frames_per_video=config.frames_per_video, frame_stride=config.frame_stride,
+                             detect_every=config.detect_every, detection_max_side=extract.DETECTION_MAX_SIDE)
 
 
 def _beam_runner():
@@ -136,9 +163,12 @@ def prepare(config):
         "code_version": git_commit(),
         "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 1),
+        recipe.RECIPE_KEY: crop_recipe(config).to_dict(),
         "counts": _counts(results),
         "skipped": {"by_reason": dict(collections.Counter(s["reason"] for s in skipped)), "videos": skipped},
         "mask_empty": sorted(r["video_id"] for r in results if r.get("mask_empty")),
+        # Fakes without their original: in frame and video figures, never in pixel ones or mask training.
+        "label_only": sorted(r["video_id"] for r in results if r["status"] == "ok" and r.get("label_only")),
         "notes": {r["video_id"]: r["note"] for r in results if r.get("note")},
         "speed": _speed(results),
         "shards": shard_names,

@@ -24,6 +24,9 @@ FRAME_INDEX = "frame/index"
 FACE_NUMBER = "face/number"  # 0 = the video's main face track, 1, 2, ... others (--all_faces)
 BOX = "frame/box"  # the cut-out (square, enlarged) box in frame pixels: x0, y0, x1, y1
 MASK_AREA = "mask/area_fraction"
+# 1 for a label-only fake (its original is missing, so which pixels are fake is
+# not known and its all-zero mask means nothing); 0, the default, otherwise.
+MASK_UNKNOWN = "mask/unknown"
 
 _BYTES, _INT, _FLOAT = "bytes", "int64", "float"
 
@@ -44,6 +47,7 @@ FEATURES = {
     FACE_NUMBER: (_INT, None),
     BOX: (_FLOAT, 4),
     MASK_AREA: (_FLOAT, None),
+    MASK_UNKNOWN: (_INT, None),
 }
 
 _DEFAULTS = {_BYTES: b"", _INT: 0, _FLOAT: 0.0}

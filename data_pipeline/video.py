@@ -1,12 +1,18 @@
 """Reading frames: which frames to sample, and a fake read in lockstep with its original.
 
-OpenCV decodes (its wheel reads H.264). Frames are returned RGB, uint8. A
-frame index is the position in decoding order, the same in a fake and in its
-original, which is what makes their crops pixel-aligned.
+PyAV decodes, skipping what no wanted frame needs: a frame no other frame
+refers to (a non-reference B-frame) is not decoded unless it is wanted. The
+frames it returns are pixel-identical to OpenCV's sequential decode
+(tests/test_video.py checks it on real FF++ and DFDC files); a file PyAV
+cannot index by timestamps is read sequentially with OpenCV, as before.
+Frames are returned RGB, uint8. A frame index is the position in
+presentation order (OpenCV's count of decoded frames), the same in a fake and
+in its original, which is what makes their crops pixel-aligned.
 """
 
 import dataclasses
 
+import av
 import cv2
 import numpy as np
 
@@ -79,12 +85,65 @@ def sample_indices(frame_count, frames_per_video=32, frame_stride=0):
 
 
 def read_frames(path, indices):
-    """Yields (index, RGB frame) for the wanted indices, decoding sequentially.
+    """Yields (index, RGB frame) for the wanted indices, in order.
 
-    Frames between wanted ones are only grabbed, not converted, which is
-    much cheaper. A file that ends early yields what it has.
+    Only the wanted frames are converted to RGB, and frames no other frame
+    refers to are skipped unless wanted. A file that ends early, or whose
+    later packets cannot be decoded, yields what it has.
     """
     wanted = sorted(set(indices))
+    if not wanted:
+        return
+    ranks = _presentation_ranks(path)
+    if ranks is None:
+        yield from _read_frames_sequentially(path, wanted)
+    else:
+        yield from _read_frames_skipping(path, wanted, ranks)
+
+
+def _presentation_ranks(path):
+    """{packet timestamp: frame index} of a file's video packets, or None where PyAV cannot index it.
+
+    Demuxing reads the file without decoding it. Timestamps that are missing
+    or repeated leave the indices unknown: such a file is read sequentially.
+    """
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            timestamps = [packet.pts for packet in container.demux(stream) if packet.size]
+    except (av.FFmpegError, IndexError, UnicodeDecodeError):
+        return None
+    if not timestamps or None in timestamps or len(set(timestamps)) != len(timestamps):
+        return None
+    return {timestamp: index for index, timestamp in enumerate(sorted(timestamps))}
+
+
+def _read_frames_skipping(path, wanted, ranks):
+    """PyAV's decode of the wanted frames: a packet not wanted is decoded only if other frames refer to it."""
+    wanted_set, last = set(wanted), wanted[-1]
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        # demux ends with an empty packet, which drains the frames the decoder still holds.
+        for packet in container.demux(stream):
+            index = ranks.get(packet.pts)
+            # Read at each packet's decoding; a skipped frame changes no other frame's pixels.
+            codec.skip_frame = "NONREF" if index is not None and index not in wanted_set else "DEFAULT"
+            try:
+                frames = codec.decode(packet)
+            except av.FFmpegError:
+                continue  # a damaged packet: its frame is lost, the others keep their indices
+            for frame in frames:
+                index = ranks.get(frame.pts)
+                if index in wanted_set:
+                    yield index, frame.to_ndarray(format="rgb24")
+                    wanted_set.discard(index)
+                    if index == last or not wanted_set:
+                        return
+
+
+def _read_frames_sequentially(path, wanted):
+    """OpenCV's sequential decode: frames between wanted ones are only grabbed, not converted."""
     capture = _open(path)
     try:
         position = 0
@@ -102,36 +161,93 @@ def read_frames(path, indices):
         capture.release()
 
 
+# FaceForensics++'s Face2Face writes frames whose width is cut down to a
+# multiple of 32 (832 of 854, 640 of 654, 704 of 720, 576 of 600): the
+# centre of the original's frame, unscaled. Measured on the Face2Face fakes of
+# ../shared/realdata/ffpp_train: against the centred cut the mean |difference|
+# is 1.8-2.7 grey levels, one pixel off it 2.8-8.7, and against a rescaled
+# original 5.5-22. A fake smaller than its original by less than this on
+# each side is read as such a centre cut; any other size difference is refused.
+MAX_CENTRE_CUT = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class PairPlan:
+    """How a fake is read in lockstep with its original.
+
+    Attributes:
+      indices: the frame indices to read from both.
+      note: "" or a description of a frame-count mismatch (the common prefix is used).
+      offset: (x, y) of the fake's frame inside the original's: (0, 0) when
+        they are the same size, the centre cut's corner for a smaller fake.
+      size: (width, height) of the fake's frames.
+    """
+
+    indices: list
+    note: str = ""
+    offset: tuple = (0, 0)
+    size: tuple = (0, 0)
+
+
+def centre_cut_offset(fake_size, original_size):
+    """(x, y) of a fake's frame as the centre cut of its original's, or None if it is not one.
+
+    Args:
+      fake_size, original_size: (width, height).
+    """
+    margins = [original - fake for fake, original in zip(fake_size, original_size)]
+    if not all(0 <= margin < MAX_CENTRE_CUT for margin in margins):
+        return None
+    return tuple(margin // 2 for margin in margins)
+
+
 def plan_pair(fake_path, original_path, frames_per_video=32, frame_stride=0):
     """Checks that a fake and its original can be read in lockstep and picks the frames.
 
-    A frame-count mismatch uses the common prefix (the caller logs the note
-    returned); frames are sampled within that prefix.
+    A frame-count mismatch uses the common prefix (the caller logs the note);
+    frames are sampled within that prefix. A fake a few pixels smaller than
+    its original is aligned as the centre cut of it (`MAX_CENTRE_CUT`).
 
     Returns:
-      (indices, note): the frame indices to read from both, and "" or a
-      description of the frame-count mismatch.
+      A PairPlan.
 
     Raises:
       VideoError: "unreadable_video" / "empty_video" for either file, or
-        "size_mismatch" when the two videos differ in width or height.
+        "size_mismatch" when the fake is not the original's size or a centre cut of it.
     """
     fake_info, original_info = probe(fake_path), probe(original_path)
-    if (fake_info.width, fake_info.height) != (original_info.width, original_info.height):
+    fake_size, original_size = (fake_info.width, fake_info.height), (original_info.width, original_info.height)
+    offset = centre_cut_offset(fake_size, original_size)
+    if offset is None:
         raise VideoError("size_mismatch", f"{fake_info.width}x{fake_info.height} fake vs "
                                           f"{original_info.width}x{original_info.height} original")
     common = min(fake_info.frame_count, original_info.frame_count)
     note = "" if fake_info.frame_count == original_info.frame_count else (
         f"frame counts differ ({fake_info.frame_count} fake, {original_info.frame_count} original): "
         f"using the first {common}")
-    return sample_indices(common, frames_per_video, frame_stride), note
+    if offset != (0, 0):
+        note = "; ".join(filter(None, [note, f"the fake is the {fake_size[0]}x{fake_size[1]} centre of the "
+                                             f"{original_size[0]}x{original_size[1]} original"]))
+    return PairPlan(sample_indices(common, frames_per_video, frame_stride), note, offset, fake_size)
 
 
-def read_pair(fake_path, original_path, indices):
+def read_pair(fake_path, original_path, plan, original_frames=None):
     """Yields (index, fake RGB, original RGB): frame i of one with frame i of the other.
 
-    One pair of frames is in memory at a time. Stops at the end of the
-    shorter file.
+    The original's frame is cut to the fake's (`PairPlan.offset`), so the
+    two are pixel-aligned. Stops at the end of the shorter file.
+
+    Args:
+      fake_path, original_path: the two videos.
+      plan: their PairPlan.
+      original_frames: the original's (index, RGB frame) at plan.indices
+        where the caller already has them (decoded once for tracking);
+        None to decode them here, one pair of frames in memory at a time.
     """
-    for (index, fake), (_, original) in zip(read_frames(fake_path, indices), read_frames(original_path, indices)):
+    (x, y), (width, height) = plan.offset, plan.size
+    if original_frames is None:
+        original_frames = read_frames(original_path, plan.indices)
+    for (index, fake), (_, original) in zip(read_frames(fake_path, plan.indices), original_frames):
+        if plan.offset != (0, 0):
+            original = original[y:y + height, x:x + width]
         yield index, fake, original

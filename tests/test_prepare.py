@@ -11,9 +11,9 @@ import pytest
 from data_pipeline import faces, schema, synthetic, video
 
 from conftest import PREPARE_FAST as FAST
-from conftest import SHARED_DIR, read_records, run_module, write_video
+from conftest import REALDATA_DIR as REALDATA
+from conftest import read_records, requires_realdata, run_module, write_video
 
-REALDATA = os.path.join(SHARED_DIR, "realdata")
 FFPP_ORIGINAL = os.path.join(REALDATA, "ffpp", "original_sequences", "youtube", "c23", "videos", "519.mp4")
 
 
@@ -30,6 +30,7 @@ def _manifest(out_dir):
         return json.load(f)
 
 
+@requires_realdata
 def test_real_ffpp_pair_gives_real_and_fake_records(tmp_path):
     out_dir = tmp_path / "ffpp"
     result = _prepare(out_dir, "--layout=ffpp", f"--data_dir={os.path.join(REALDATA, 'ffpp')}", *FAST)
@@ -58,13 +59,19 @@ def test_real_ffpp_pair_gives_real_and_fake_records(tmp_path):
     assert manifest["skipped"]["by_reason"] == {}
 
 
-def test_real_dfdc_reports_missing_files_and_exits_non_zero_when_nothing_is_usable(tmp_path):
+@requires_realdata
+def test_real_dfdc_reports_missing_files_and_keeps_a_fake_without_original_as_label_only(tmp_path):
     out_dir = tmp_path / "dfdc"
     result = _prepare(out_dir, "--layout=dfdc", f"--data_dir={os.path.join(REALDATA, 'dfdc')}", *FAST)
-    assert result.returncode == 1
-    assert "nothing usable was produced" in result.stderr
-    by_reason = _manifest(out_dir)["skipped"]["by_reason"]
-    assert by_reason == {"missing_file": 5, "missing_original": 1}
+    assert result.returncode == 0, result.stderr
+    manifest = _manifest(out_dir)
+    assert manifest["skipped"]["by_reason"] == {"missing_file": 5}
+    # The one DFDC video present is a fake whose original is not: its label counts, its mask is unknown.
+    assert manifest["label_only"] == ["dfdc_train_part_0/brtujopkby"]
+    records = read_records(out_dir)
+    assert records and all(r[schema.LABEL] == 1 and r[schema.MASK_UNKNOWN] == 1 for r in records)
+    (split_counts,) = manifest["counts"]["examples"].values()
+    assert split_counts["label_only"] == split_counts["total"] == len(records)
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +121,7 @@ def messy_dfdc(tmp_path_factory, face_frames):
     return str(root)
 
 
+@requires_realdata
 def test_bad_inputs_are_logged_skips_and_the_run_goes_on(tmp_path, messy_dfdc):
     out_dir = tmp_path / "out"
     result = _prepare(out_dir, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST, "--frames_per_video=4")
@@ -121,7 +129,6 @@ def test_bad_inputs_are_logged_skips_and_the_run_goes_on(tmp_path, messy_dfdc):
     skipped = {entry["video_id"]: entry["reason"] for entry in _manifest(out_dir)["skipped"]["videos"]}
     assert skipped == {
         "dfdc_train_part_0/escape.mp4": "path_outside_dataset",
-        "dfdc_train_part_0/orphan": "missing_original",
         "dfdc_train_part_0/noface": "no_face",
         "dfdc_train_part_0/empty": "unreadable_video",
         "dfdc_train_part_0/text": "unreadable_video",
@@ -130,10 +137,18 @@ def test_bad_inputs_are_logged_skips_and_the_run_goes_on(tmp_path, messy_dfdc):
     }
     records = read_records(out_dir)
     assert sorted({r[schema.VIDEO_ID].decode() for r in records}) == [
-        "dfdc_train_part_0/audio_only", "dfdc_train_part_0/fake", "dfdc_train_part_0/real"]
+        "dfdc_train_part_0/audio_only", "dfdc_train_part_0/fake", "dfdc_train_part_0/orphan",
+        "dfdc_train_part_0/real"]
     assert _manifest(out_dir)["mask_empty"] == ["dfdc_train_part_0/audio_only"]
+    # The orphan's original is absent: a label-only fake, its examples marked so.
+    assert _manifest(out_dir)["label_only"] == ["dfdc_train_part_0/orphan"]
+    assert {int(r[schema.MASK_UNKNOWN]) for r in records
+            if r[schema.VIDEO_ID] == b"dfdc_train_part_0/orphan"} == {1}
+    assert {int(r[schema.MASK_UNKNOWN]) for r in records
+            if r[schema.VIDEO_ID] != b"dfdc_train_part_0/orphan"} == {0}
     for record in records:
-        if record[schema.VIDEO_ID] == b"dfdc_train_part_0/audio_only":
+        if record[schema.VIDEO_ID] in (b"dfdc_train_part_0/audio_only", b"dfdc_train_part_0/orphan"):
+            # No pixel differs from the original, or there is no original to differ from.
             assert record[schema.LABEL] == 1 and not _mask(record).any()
         elif record[schema.LABEL] == 1:
             # The inverted middle of the face box, (1/2)^2 / 1.3^2 = 15 % of the crop at the centre,
@@ -143,6 +158,7 @@ def test_bad_inputs_are_logged_skips_and_the_run_goes_on(tmp_path, messy_dfdc):
     assert "skipping dfdc_train_part_0/noface: no_face" in result.stderr
 
 
+@requires_realdata
 def test_same_records_whatever_the_worker_count_and_reruns_resume(tmp_path, messy_dfdc):
     one, two = tmp_path / "one", tmp_path / "two"
     assert _prepare(one, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST).returncode == 0
@@ -160,6 +176,7 @@ def test_same_records_whatever_the_worker_count_and_reruns_resume(tmp_path, mess
     assert changed.returncode == 2 and "was prepared with other options (image_size)" in changed.stderr
 
 
+@requires_realdata
 def test_drop_empty_fakes_leaves_out_fakes_without_a_difference(tmp_path, messy_dfdc):
     out_dir = tmp_path / "out"
     result = _prepare(out_dir, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST, "--drop_empty_fakes")
@@ -190,6 +207,7 @@ def test_bad_command_lines(tmp_path, flags, message):
     assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr
 
 
+@requires_realdata
 def test_all_faces_gives_one_record_per_face(tmp_path, face_frames):
     part = tmp_path / "data" / "dfdc_train_part_0"
     part.mkdir(parents=True)

@@ -7,9 +7,9 @@ import pytest
 
 from data_pipeline import video
 
-from conftest import SHARED_DIR, write_video
+from conftest import REALDATA_DIR, requires_realdata, write_video
 
-FFPP = os.path.join(SHARED_DIR, "realdata", "ffpp")
+FFPP = os.path.join(REALDATA_DIR, "ffpp")
 FAKE = os.path.join(FFPP, "manipulated_sequences", "Deepfakes", "c23", "videos", "519_515.mp4")
 ORIGINAL = os.path.join(FFPP, "original_sequences", "youtube", "c23", "videos", "519.mp4")
 
@@ -29,11 +29,12 @@ def test_sample_indices(count, per_video, stride, expected):
     assert video.sample_indices(count, per_video, stride) == expected
 
 
+@requires_realdata
 def test_real_pair_is_read_in_lockstep():
-    indices, note = video.plan_pair(FAKE, ORIGINAL, frames_per_video=4)
-    assert indices == [0, 250, 500, 750] and note == ""
-    frames = list(video.read_pair(FAKE, ORIGINAL, indices))
-    assert [index for index, _, _ in frames] == indices
+    plan = video.plan_pair(FAKE, ORIGINAL, frames_per_video=4)
+    assert plan.indices == [0, 250, 500, 750] and plan.note == "" and plan.offset == (0, 0)
+    frames = list(video.read_pair(FAKE, ORIGINAL, plan))
+    assert [index for index, _, _ in frames] == plan.indices
     for _, fake, original in frames:
         assert fake.shape == original.shape == (480, 640, 3)
         # Aligned frames: the fake differs from its original, but only a little on average.
@@ -54,8 +55,8 @@ def test_frames_come_in_order_and_rgb(tmp_path):
 def test_count_mismatch_uses_the_common_prefix(tmp_path):
     fake = write_video(tmp_path / "fake.mp4", numbered_frames(10))
     original = write_video(tmp_path / "original.mp4", numbered_frames(14))
-    indices, note = video.plan_pair(fake, original, frames_per_video=32)
-    assert indices == list(range(10)) and "first 10" in note
+    plan = video.plan_pair(fake, original, frames_per_video=32)
+    assert plan.indices == list(range(10)) and "first 10" in plan.note
 
 
 def test_size_mismatch_is_refused(tmp_path):
@@ -64,6 +65,55 @@ def test_size_mismatch_is_refused(tmp_path):
     with pytest.raises(video.VideoError) as error:
         video.plan_pair(fake, original)
     assert error.value.reason == "size_mismatch"
+
+
+def textured_frames(count, size=(64, 96), seed=0):
+    """Frames of smooth random texture, so that a misaligned cut differs visibly from an aligned one."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size[0] // 8, size[1] // 8, 3), np.uint8)
+    frame = np.kron(base, np.ones((8, 8, 1), np.uint8))
+    return [np.roll(frame, i, axis=1) for i in range(count)]
+
+
+def test_a_centre_cut_fake_is_aligned_with_its_original(tmp_path):
+    frames = textured_frames(6, (64, 96))
+    original = write_video(tmp_path / "original.mp4", frames)
+    # Face2Face's way: the fake keeps the centre 64 x 80 of a 64 x 96 original.
+    fake = write_video(tmp_path / "fake.mp4", [frame[:, 8:88] for frame in frames])
+    plan = video.plan_pair(fake, original, frames_per_video=3)
+    assert plan.offset == (8, 0) and plan.size == (80, 64)
+    assert "centre of the 96x64 original" in plan.note
+    pairs = list(video.read_pair(fake, original, plan))
+    assert len(pairs) == 3
+    for _, fake_frame, original_frame in pairs:
+        assert fake_frame.shape == original_frame.shape == (64, 80, 3)
+        assert np.abs(fake_frame.astype(int) - original_frame.astype(int)).mean() < 6
+
+
+@pytest.mark.parametrize("fake_size, original_size, expected", [
+    ((832, 480), (854, 480), (11, 0)),
+    ((640, 480), (654, 480), (7, 0)),
+    ((640, 480), (640, 480), (0, 0)),
+    ((854, 480), (832, 480), None),  # a larger fake is no cut of its original
+    ((600, 480), (854, 480), None),  # a cut this large is no codec's rounding
+])
+def test_centre_cut_offset(fake_size, original_size, expected):
+    assert video.centre_cut_offset(fake_size, original_size) == expected
+
+
+def test_real_face2face_fakes_are_their_originals_centre(realdata_train):
+    fake = os.path.join(realdata_train, "manipulated_sequences", "Face2Face", "c23", "videos", "469_481.mp4")
+    original = os.path.join(realdata_train, "original_sequences", "youtube", "c23", "videos", "469.mp4")
+    plan = video.plan_pair(fake, original, frames_per_video=2)
+    assert plan.offset == (11, 0) and plan.size == (832, 480)
+
+    def difference(offset):
+        (_, fake_frame, original_frame), = video.read_pair(fake, original,
+                                                           video.PairPlan([10], "", offset, plan.size))
+        return np.abs(fake_frame.astype(int) - original_frame.astype(int)).mean()
+
+    # The centre cut matches best: one pixel either way differs clearly more.
+    assert difference(plan.offset) + 0.5 < min(difference((10, 0)), difference((12, 0)))
 
 
 def _truncated(tmp_path):
@@ -94,3 +144,53 @@ def test_truncated_file_yields_what_it_has(tmp_path):
         assert error.reason == "unreadable_video"
         return
     assert len(frames) < 30
+
+
+def _opencv_sequential(path, indices):
+    """Every frame decoded in order by OpenCV, the wanted ones kept: what the reader used to do."""
+    import cv2
+
+    capture, frames, position = cv2.VideoCapture(path), {}, 0
+    while position <= max(indices):
+        ok, frame = capture.read()
+        if not ok:
+            break
+        if position in indices:
+            frames[position] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        position += 1
+    capture.release()
+    return frames
+
+
+@requires_realdata
+@pytest.mark.parametrize("path, count", [
+    (ORIGINAL, 12),  # 640x480 with B-frames
+    (os.path.join(REALDATA_DIR, "dfdc", "dfdc_train_part_0", "brtujopkby.mp4"), 8),  # 1080x1920 portrait
+])
+def test_skipping_decode_gives_opencvs_frames_pixel_for_pixel(path, count):
+    indices = video.sample_indices(video.probe(path).frame_count, count) + [1, 2]  # neighbours too
+    expected = _opencv_sequential(path, set(indices))
+    decoded = list(video.read_frames(path, indices))
+    assert [index for index, _ in decoded] == sorted(set(indices)) == sorted(expected)
+    for index, frame in decoded:
+        np.testing.assert_array_equal(frame, expected[index], err_msg=f"frame {index} of {path}")
+
+
+def test_frames_beyond_the_end_are_not_invented(tmp_path):
+    path = write_video(tmp_path / "v.mp4", numbered_frames(6))
+    assert [index for index, _ in video.read_frames(path, [2, 5, 9, 40])] == [2, 5]
+
+
+def test_held_original_frames_are_paired_instead_of_decoding_the_original_again(tmp_path):
+    frames = textured_frames(5)
+    fake = write_video(tmp_path / "fake.mp4", frames)
+    original = write_video(tmp_path / "original.mp4", frames[::-1])
+    plan = video.plan_pair(fake, original, frames_per_video=3)
+    # Raw pixels, which no decode of the (lossy) original gives: they must come out as they went in.
+    held = {index: frames[::-1][index] for index in plan.indices}
+    pairs = list(video.read_pair(fake, original, plan, original_frames=iter(held.items())))
+    decoded = dict(video.read_frames(fake, plan.indices))
+    assert [index for index, _, _ in pairs] == plan.indices
+    for index, fake_frame, original_frame in pairs:
+        np.testing.assert_array_equal(fake_frame, decoded[index])
+        np.testing.assert_array_equal(original_frame, held[index])
