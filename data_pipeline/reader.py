@@ -3,13 +3,21 @@
 file pattern -> interleave -> parse -> (balance real/fake) -> shuffle -> repeat
 -> decode -> joint augmentation of image and mask -> batch -> prefetch,
 with AUTOTUNE parallelism throughout.
+
+A shard that cannot be read (not a TFRecord file, cut short, a record
+without its image or with an image that does not decode) makes TensorFlow
+raise an error that does not name the file; `naming_bad_shards` turns it
+into a `RecordError` that does.
 """
 
+import contextlib
 import math
+import re
 
 import tensorflow as tf
+from absl import logging
 
-from data_pipeline import image_ops
+from data_pipeline import image_ops, model_input
 from data_pipeline import pseudo_fakes as pseudo_fakes_lib
 from data_pipeline import schema
 from data_pipeline.image_ops import uniform
@@ -28,6 +36,16 @@ _MAX_NOISE_STDDEV = 0.03
 _PSEUDO_FAKE_SEED_OFFSET = 1_000_003
 
 
+# What TensorFlow raises while reading a shard: DataLossError for bytes that
+# are not TFRecord framing (or a checksum that fails), InvalidArgumentError
+# for a record that does not parse or whose image or mask does not decode.
+_READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError)
+
+
+class RecordError(ValueError):
+    """A TFRecord shard that cannot be read, parsed or decoded; the message names the shard."""
+
+
 def list_files(file_pattern):
     """Sorted files matching a glob pattern (local or any tf.io.gfile filesystem).
 
@@ -40,22 +58,17 @@ def list_files(file_pattern):
     return files
 
 
-def to_model_range(image):
-    """Pixels in [0, 1] to the model's input range [-1, 1] (as the reference feeds it)."""
-    return image * 2.0 - 1.0
-
-
 def decode_record(features, image_size, channels):
     """Decodes parsed features to (image in [0, 1], mask in {0, 1}), both float32.
 
-    Image and mask are resized to `image_size` when stored at another size:
-    bilinear for the image, nearest for the mask so it stays binary.
+    The image goes through `model_input.to_unit_range` (resized when stored
+    at another size, as inference resizes a crop cut at the recipe's size);
+    the mask is resized nearest, so it stays binary.
     """
-    image = tf.io.decode_image(features[schema.IMAGE], channels=channels, expand_animations=False)
+    crop = tf.io.decode_image(features[schema.IMAGE], channels=3, expand_animations=False)
+    image = model_input.to_unit_range(crop, image_size, channels)
     mask = tf.io.decode_png(features[schema.MASK], channels=1)
-    size = [image_size, image_size]
-    image = tf.clip_by_value(tf.image.resize(image, size, method="bilinear") / 255.0, 0.0, 1.0)
-    mask = tf.cast(tf.image.resize(mask, size, method="nearest") > 0, tf.float32)
+    mask = tf.cast(tf.image.resize(mask, [image_size, image_size], method="nearest") > 0, tf.float32)
     return tf.ensure_shape(image, [image_size, image_size, channels]), tf.ensure_shape(mask, [image_size, image_size, 1])
 
 
@@ -174,7 +187,8 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
     Returns:
       A `tf.data.Dataset` of (images, masks) batches: images float32 in
       [-1, 1] shaped (batch, image_size, image_size, channels), masks float32
-      in {0, 1} shaped (batch, image_size, image_size, 1).
+      in {0, 1} shaped (batch, image_size, image_size, 1). Label-only fakes
+      (schema.MASK_UNKNOWN) are left out: their masks are not known.
 
     Raises:
       FileNotFoundError: naming the pattern, when nothing matches, or when
@@ -203,6 +217,8 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
     dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                                  num_parallel_calls=autotune, deterministic=True)
     dataset = dataset.map(schema.parse_example, num_parallel_calls=autotune)
+    # A label-only fake's all-zero mask would teach that its face is real.
+    dataset = dataset.filter(lambda features: features[schema.MASK_UNKNOWN] == 0)
     if methods or compressions:
         dataset = dataset.filter(lambda features: _selected(features, methods, compressions))
     if training:
@@ -224,7 +240,8 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda pair, example_seed: augment(*pair, example_seed, augmentation), num_parallel_calls=autotune)
-    dataset = dataset.map(lambda image, mask: (to_model_range(image), mask), num_parallel_calls=autotune)
+    dataset = dataset.map(lambda image, mask: (model_input.unit_to_model_range(image), mask),
+                          num_parallel_calls=autotune)
     dataset = dataset.batch(batch_size, drop_remainder=training)
     if max_batches:
         dataset = dataset.take(max_batches)
@@ -263,22 +280,26 @@ def make_prediction_dataset(file_pattern, *, image_size, channels, batch_size):
 
     Returns:
       A `tf.data.Dataset` of dict batches: "image" float32 in [-1, 1]
-      (batch, image_size, image_size, channels), "mask" float32 in {0, 1}
+      (batch, image_size, image_size, channels), "crop" the stored RGB crop
+      as uint8 (for `evaluate --degrade`, which degrades it before
+      `model_input.to_model_input`), "mask" float32 in {0, 1}
       (batch, image_size, image_size, 1), "label" int64 (1 fake, 0 real,
       -1 unknown), "video_id", "original_id", "method", "compression"
-      (bytes), "frame_index", "face_number" (int64) and "box" float32
-      (batch, 4), the crop's box in frame pixels.
+      (bytes), "frame_index", "face_number", "mask_unknown" (int64: 1 for a
+      label-only fake, whose all-zero mask is not its truth) and "box"
+      float32 (batch, 4), the crop's box in frame pixels.
 
     Raises:
       FileNotFoundError: naming the pattern, when nothing matches.
     """
     metadata = {"label": schema.LABEL, "video_id": schema.VIDEO_ID, "original_id": schema.ORIGINAL_ID,
                 "method": schema.METHOD, "compression": schema.COMPRESSION, "frame_index": schema.FRAME_INDEX,
-                "face_number": schema.FACE_NUMBER, "box": schema.BOX}
+                "face_number": schema.FACE_NUMBER, "mask_unknown": schema.MASK_UNKNOWN, "box": schema.BOX}
 
     def prepare(features):
         image, mask = decode_record(features, image_size, channels)
-        return {"image": to_model_range(image), "mask": mask,
+        crop = tf.io.decode_image(features[schema.IMAGE], channels=3, expand_animations=False)
+        return {"image": model_input.unit_to_model_range(image), "mask": mask, "crop": crop,
                 **{name: features[key] for name, key in metadata.items()}}
 
     files = list_files(file_pattern)
@@ -289,3 +310,54 @@ def make_prediction_dataset(file_pattern, *, image_size, channels, batch_size):
     dataset = dataset.map(schema.parse_example, num_parallel_calls=autotune)
     dataset = dataset.map(prepare, num_parallel_calls=autotune)
     return dataset.batch(batch_size).prefetch(autotune)
+
+
+def _error_line(error):
+    """TensorFlow's message without its graph-node prefix and op suffix, on one line."""
+    message = re.sub(r"\{\{[^}]*\}\}\s*", "", error.message).split(" [Op:")[0]
+    return " ".join(message.split())
+
+
+def shard_problem(path, image_size, channels):
+    """Why one shard cannot be read as the reader reads it, or None when every record parses and decodes.
+
+    Returns:
+      A line such as "record 3: Invalid PNG data, size 120".
+    """
+    dataset = tf.data.TFRecordDataset(path).map(schema.parse_example).map(
+        lambda features: decode_record(features, image_size, channels))
+    iterator = iter(dataset)
+    index = 0
+    while True:
+        try:
+            next(iterator)
+        except StopIteration:
+            return None
+        except _READ_ERRORS as error:
+            return f"record {index}: {_error_line(error)}"
+        index += 1
+
+
+@contextlib.contextmanager
+def naming_bad_shards(file_patterns, image_size, channels):
+    """Within the block, TensorFlow's error for a shard that cannot be read becomes a RecordError naming it.
+
+    TensorFlow's read errors do not say which file failed, so on such an
+    error the shards of `file_patterns` are read again, one at a time, as
+    the reader decodes them, up to the first that fails. An error that no
+    shard reproduces (it did not come from the records) is raised unchanged.
+
+    Raises:
+      RecordError: "<shard>: record <i>: <what failed>".
+    """
+    try:
+        yield
+    except _READ_ERRORS as error:
+        logging.warning("a TFRecord shard cannot be read; reading the shards one at a time to find it")
+        for pattern in file_patterns:
+            for path in list_files(pattern):
+                problem = shard_problem(path, image_size, channels)
+                if problem:
+                    raise RecordError(
+                        f"{path} is not a readable TFRecord shard of face crops ({problem})") from error
+        raise

@@ -49,7 +49,7 @@ def test_the_backbone_sees_what_its_own_preprocess_input_makes_of_pixels(models,
     pixels = np.random.default_rng(1).integers(0, 256, (2, size, size, 3)).astype(np.float32)
     model = models[name]
     to_backbone = keras.Model(model.inputs, model.get_layer(classifier.INPUT_RANGE_LAYER).output)
-    # Our reader's range: pixels / 255 * 2 - 1 (data_pipeline.reader.to_model_range).
+    # Our reader's range: pixels / 255 * 2 - 1 (data_pipeline.model_input.to_model_input).
     seen = np.asarray(to_backbone([pixels / 127.5 - 1.0]))
     np.testing.assert_allclose(seen, PREPROCESS[name](pixels.copy()), rtol=1e-5, atol=1e-4)
 

@@ -1,27 +1,33 @@
 """`python -m unet_industrial.detect` on real FF++ and DFDC videos with a tiny trained run."""
 
 import csv
+import dataclasses
 import json
 import os
 import re
+import shutil
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import SHARED_DIR, run_module, write_shards, write_video
+from conftest import REALDATA_DIR as REALDATA
+from conftest import requires_realdata, run_module, write_shards, write_video
+from data_pipeline import recipe
 from unet_industrial import detection, verdicts
 
-REALDATA = os.path.join(SHARED_DIR, "realdata")
 FFPP = os.path.join(REALDATA, "ffpp")
 FFPP_ORIGINAL = os.path.join(FFPP, "original_sequences", "youtube", "c23", "videos", "519.mp4")
 FFPP_FAKE = os.path.join(FFPP, "manipulated_sequences", "Deepfakes", "c23", "videos", "519_515.mp4")
 DFDC_PORTRAIT = os.path.join(REALDATA, "dfdc", "dfdc_train_part_0", "brtujopkby.mp4")
 FRAMES = 3
 VIDEO_THRESHOLD = 0.5
+# The recipe the tiny run's 32-pixel crops stand for: prepare's defaults but for the size and frame count.
+RECIPE = recipe.CropRecipe(image_size=32, crop_scale=1.3, frames_per_video=FRAMES, frame_stride=0, detect_every=4,
+                           detection_max_side=1280)
 CALIBRATION = verdicts.Calibration(frame_score="mean", pixel_threshold=0.5, frame_threshold=0.5,
                                    aggregation="mean", video_threshold=VIDEO_THRESHOLD, frame={}, video={},
-                                   checkpoint="last", data_pattern="tiny")
+                                   checkpoint="last", data_pattern="tiny", crop_recipe=RECIPE.to_dict())
 VERDICT_LINE = re.compile(r"^(?P<path>.+): (?P<verdict>fake|real) \(score (?P<score>\d\.\d{3}) "
                           r"(?P<relation>>=|<) threshold (?P<threshold>\d\.\d{3}), "
                           r"mean over (?P<frames>\d+) frames, (?P<with_face>\d+) with a face\)$")
@@ -87,6 +93,7 @@ def _check_line(line, record):
     assert int(match["frames"]) == int(match["with_face"]) == FRAMES
 
 
+@requires_realdata
 def test_a_portrait_video_gets_a_verdict_a_report_and_an_overlay(run_dir, tmp_path):
     from unet_industrial import inference
 
@@ -119,13 +126,16 @@ def test_a_portrait_video_gets_a_verdict_a_report_and_an_overlay(run_dir, tmp_pa
     assert not [name for name in os.listdir(overlay.parent) if name.startswith(".tmp")]
 
 
+@requires_realdata
 def test_a_folder_gives_a_row_per_video_and_goes_on_past_a_bad_file(run_dir, tmp_path):
     from unet_industrial import inference
 
     folder = tmp_path / "inbox"
     (folder / "fakes").mkdir(parents=True)
-    os.symlink(FFPP_ORIGINAL, folder / "519.mp4")
-    os.symlink(FFPP_FAKE, folder / "fakes" / "519_515.mp4")
+    shutil.copy(FFPP_ORIGINAL, folder / "519.mp4")
+    shutil.copy(FFPP_FAKE, folder / "fakes" / "519_515.mp4")
+    # A link that leads out of the folder is not detected on (the layouts' one rule for paths).
+    os.symlink(FFPP_FAKE, folder / "outside.mp4")
     _noise_video(folder / "noise.mp4")
     (folder / "broken.mp4").write_bytes(np.random.default_rng(1).bytes(4000))
     (folder / "notes.txt").write_text("not a video")
@@ -145,6 +155,7 @@ def test_a_folder_gives_a_row_per_video_and_goes_on_past_a_bad_file(run_dir, tmp
     noise_line = f"{paths['noise.mp4']}: no face found in {FRAMES} frames; no verdict"
     assert by_path[paths["noise.mp4"]] == noise_line
     assert by_path[paths["broken.mp4"]].startswith(f"{paths['broken.mp4']}: not read (unreadable_video: ")
+    assert "skipping outside.mp4: path_outside_dataset" in result.stderr
 
     with open(table) as f:
         rows = {row["path"]: row for row in csv.DictReader(f)}
@@ -196,10 +207,14 @@ def test_lines_say_the_verdict_or_why_there_is_none():
     ("missing_video", "nothing.mp4' does not exist"),
     ("too_many_frames", "--frames_per_video=1000 must be between 1 and 300"),
     ("existing_output", "exists; detection never replaces a file"),
+    ("other_frame_count", f"--frames_per_video=5 differs from the {FRAMES} frames per video"),
+    ("no_recipe", "records no crop recipe"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_writes_nothing(run_dir, tmp_path, case, message):
     out = tmp_path / "out"
-    video, run, flags = FFPP_ORIGINAL, run_dir, []
+    # Any readable video: each case is refused before a frame is read.
+    video, run, flags = tmp_path / "clip.mp4", run_dir, []
+    _noise_video(video)
     if case == "corrupt":
         video = tmp_path / "corrupt.mp4"
         video.write_bytes(np.random.default_rng(2).bytes(5000))
@@ -215,6 +230,14 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(run_dir, tmp_path, ca
         video = tmp_path / "nothing.mp4"
     elif case == "too_many_frames":
         flags = ["--frames_per_video=1000"]
+    elif case == "other_frame_count":
+        flags = ["--frames_per_video=5"]
+    elif case == "no_recipe":
+        # A calibration written before recipes were kept, of a run trained on records without a manifest.
+        run = tmp_path / "old"
+        os.makedirs(run / "checkpoints")
+        os.symlink(os.path.join(run_dir, "checkpoints", "last.keras"), run / "checkpoints" / "last.keras")
+        dataclasses.replace(CALIBRATION, crop_recipe=None).save(str(run))
     elif case == "existing_output":
         out.mkdir()
         (out / "table.csv").write_text("earlier results\n")

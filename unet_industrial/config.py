@@ -9,6 +9,8 @@ import glob
 import json
 import os
 
+from data_pipeline import recipe as recipe_lib  # the standard library only: no TensorFlow
+
 # Filters of each variant, as in NVIDIA's UNet_Industrial `model/unet.py`:
 # (input block, down blocks, bottleneck, output block).
 UNET_VARIANTS = {
@@ -247,6 +249,8 @@ def validate(config):
             check_pattern("eval_pattern", config.eval_pattern)
         if config.trains:
             _check_selection_against_manifest(config)
+        if config.exec_mode == "train_and_evaluate":
+            _check_same_recipe(config)
 
 
 def held_in_manifest(manifest, kind, split=None):
@@ -286,6 +290,25 @@ def _check_selection_against_manifest(config):
         if missing:
             raise ConfigError(f"--{flag} names {', '.join(missing)}, which {manifest_path} does not hold "
                               f"(it has {', '.join(held)})")
+
+
+def _check_same_recipe(config):
+    """Refuses training and evaluation records cut by different crop recipes (their manifests say so).
+
+    The best checkpoint is picked on the evaluation records, and calibration
+    and detect later follow one recipe: two would leave one of them wrong.
+    """
+    recipes = {}
+    for flag in ("train_pattern", "eval_pattern"):
+        manifest = recipe_lib.manifest_beside(getattr(config, flag))
+        try:
+            recipes[flag] = recipe_lib.from_manifest(manifest) if manifest else None
+        except recipe_lib.RecipeError as error:
+            raise ConfigError(str(error)) from error
+    if None not in recipes.values() and recipes["train_pattern"] != recipes["eval_pattern"]:
+        raise ConfigError(f"--train_pattern and --eval_pattern were prepared with different crop recipes "
+                          f"({recipes['train_pattern']} against {recipes['eval_pattern']}); prepare both "
+                          "with the same flags")
 
 
 # Taken from the command line even when a saved configuration is reused:

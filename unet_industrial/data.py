@@ -3,9 +3,16 @@
 Random tensors mirror the reference's `synth_dataset_fn`: they measure the
 model, not the input pipeline, and need no TensorFlow, so benchmarks run on
 machines that only have JAX. The TFRecord path imports TensorFlow lazily.
+
+A shard that cannot be read ends a job with a ConfigError naming it
+(`records_named_on_error`, `numpy_batches`), not with TensorFlow's traceback.
 """
 
+import contextlib
+
 import numpy as np
+
+from unet_industrial.config import ConfigError
 
 # A few distinct random batches, cycled: enough that no step sees a constant
 # input, few enough to stay in memory at 512x512.
@@ -107,3 +114,39 @@ def preview_batch(config, split):
     dataset = reader.make_dataset(pattern, image_size=config.input_size, channels=config.input_channels,
                                   batch_size=config.batch_size, training=False, max_batches=1)
     return next(iter(dataset))
+
+
+@contextlib.contextmanager
+def _shards_named_on_error(file_patterns, image_size, channels):
+    """Within the block, a shard of `file_patterns` that cannot be read is a ConfigError naming it."""
+    if not file_patterns:  # Random tensors: nothing to read, and perhaps no TensorFlow to read with.
+        yield
+        return
+    from data_pipeline import reader
+
+    try:
+        with reader.naming_bad_shards(file_patterns, image_size, channels):
+            yield
+    except reader.RecordError as error:
+        raise ConfigError(str(error)) from error
+
+
+def records_named_on_error(config):
+    """A context for a training job: a training or evaluation shard that cannot be read is a ConfigError.
+
+    Args:
+      config: a TrainConfig.
+    """
+    patterns = () if config.uses_synthetic_data else tuple(
+        pattern for pattern in (config.train_pattern, config.eval_pattern) if pattern)
+    return _shards_named_on_error(patterns, config.input_size, config.input_channels)
+
+
+def numpy_batches(dataset, file_pattern, image_size, channels):
+    """Yields the numpy batches of a dataset read from `file_pattern`.
+
+    Raises:
+      ConfigError: naming the shard, when one cannot be read.
+    """
+    with _shards_named_on_error((file_pattern,), image_size, channels):
+        yield from dataset.as_numpy_iterator()

@@ -4,8 +4,8 @@ A detector trained on one kind of video meets others: out of focus,
 noisier, re-compressed, or filmed at a lower resolution. Evaluating the
 same split with its crops degraded on purpose (`evaluate --degrade=...`)
 measures how much of a model's score rests on the fine texture of its
-training videos. The demo model, for one, calls every real test video fake
-once its crops are blurred by half a pixel (README, "Robustness").
+training videos: the demo model, for one, reads texture (docs/results.md,
+"Robustness").
 
 A degradation is written NAME:VALUE:
   blur:SIGMA        Gaussian blur, SIGMA in crop pixels (out of focus).
@@ -85,21 +85,15 @@ def _one(crop, degradation, rng):
     return cv2.resize(shrunk, size, interpolation=cv2.INTER_LINEAR).reshape(crop.shape)
 
 
-def apply(images, degradation, rng):
-    """Degrades a batch of crops in the model's input range.
+def apply(crops, degradation, rng):
+    """Degrades a batch of stored face crops, before `data_pipeline.model_input.to_model_input`.
 
     Args:
-      images: (N, S, S, C) float32 in [-1, 1], as `data_pipeline.reader` gives them.
+      crops: (N, H, W, 3) uint8 RGB crops, as the records store them and detect cuts them.
       degradation: a Degradation.
       rng: a numpy Generator (the noise's; seed it for a reproducible report).
 
     Returns:
-      (N, S, S, C) float32 in [-1, 1]. The crops pass through 8 bits, as a
-      video frame would.
+      (N, H, W, 3) uint8 crops: the degradation stays in 8 bits, as a video frame would.
     """
-    pixels = np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    # OpenCV takes one channel as a plain 2-D image.
-    squeeze = pixels.shape[-1] == 1
-    crops = [_one(crop[..., 0] if squeeze else crop, degradation, rng) for crop in pixels]
-    degraded = np.stack(crops)[..., None] if squeeze else np.stack(crops)
-    return degraded.astype(np.float32) / 127.5 - 1.0
+    return np.stack([_one(np.asarray(crop, np.uint8), degradation, rng) for crop in crops])

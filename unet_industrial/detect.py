@@ -1,5 +1,7 @@
 r"""Says whether a video, or each video of a folder, is a deepfake, with a trained and calibrated run.
 
+    python -m unet_industrial.detect --video=clip.mp4    # the detector that ships in the package
+
     python -m unet_industrial.detect --run_dir=runs/ffpp-c23 --video=clip.mp4 \
         --overlay_out=clip-overlay.mp4 --json_out=clip.json
 
@@ -9,7 +11,8 @@ Prints one line per video, e.g.
     clip.mp4: fake (score 0.231 >= threshold 0.120, mean over 32 frames, 31 with a face)
     other.mp4: no face found in 32 frames; no verdict
 then "wrote PATH" for each file written. A folder's CSV goes to
-runs/NAME/detections/<folder name>-<UTC time>.csv unless --csv_out names one.
+runs/NAME/detections/<folder name>-<UTC time>.csv (with the shipped detector,
+runs/detections/...) unless --csv_out names one.
 See unet_industrial/detection.py for what each output holds.
 
 This module only parses flags into a DetectConfig and calls the library; a
@@ -39,10 +42,12 @@ from unet_industrial.verdicts import CalibrationError  # noqa: E402
 
 _D = detection.DetectConfig()
 
-flags.DEFINE_string("run_dir", _D.run_dir, "Trained run folder with calibration.json.")
+flags.DEFINE_string("run_dir", "", "Trained run folder with calibration.json; empty for the detector that "
+                    "ships in the package (unet_industrial/pretrained/ffpp_c23).")
 flags.DEFINE_string("video", _D.video, "A video file, or a folder searched recursively for videos.")
 flags.DEFINE_integer("frames_per_video", _D.frames_per_video,
-                     f"Evenly spaced frames sampled per video (1 to {detection.MAX_FRAMES_PER_VIDEO}).")
+                     "Evenly spaced frames sampled per video; 0 takes the run's crop recipe (the count its "
+                     "video threshold was calibrated for), and any other value must equal it.")
 flags.DEFINE_enum("checkpoint", _D.checkpoint, CHECKPOINTS,
                   "best (falls back to last for runs trained without evaluation) or last.")
 flags.DEFINE_string("overlay_out", _D.overlay_out,
@@ -59,8 +64,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     cli.no_arguments(argv)
-    config = detection.DetectConfig(**{field.name: FLAGS[field.name].value
-                                       for field in dataclasses.fields(detection.DetectConfig)})
+    values = {field.name: FLAGS[field.name].value for field in dataclasses.fields(detection.DetectConfig)}
+    config = detection.DetectConfig(**{**values, "run_dir": values["run_dir"] or _D.run_dir})
     try:
         detection.detect(config)
     except (ConfigError, CalibrationError, VideoError) as error:

@@ -40,7 +40,8 @@ from unet_industrial.config import CHECKPOINTS, ConfigError  # noqa: E402
 _D = evaluation.DEFAULT_SETTINGS
 _CALIBRATED = " Left out: the calibration's value (the default shown is for --calibrate)."
 
-flags.DEFINE_string("run_dir", "", "Training run folder to evaluate (runs/NAME).")
+flags.DEFINE_string("run_dir", "", "Training run folder to evaluate (runs/NAME); empty for the detector that "
+                    "ships in the package, whose reports go to runs/pretrained-ffpp_c23/eval/.")
 flags.DEFINE_string("data_pattern", "", "Glob of the TFRecord shards to evaluate on.")
 flags.DEFINE_string("split", evaluation.EvalConfig.split,
                     "Name of the split: the report goes to <run_dir>/eval/<split>/.")
@@ -74,7 +75,8 @@ def main(argv):
     # A setting left out is None: the calibration decides it.
     settings = {name: FLAGS[name].value if FLAGS[name].present else None
                 for name in evaluation.DEFAULT_SETTINGS}
-    config = evaluation.EvalConfig(run_dir=FLAGS.run_dir, data_pattern=FLAGS.data_pattern, split=FLAGS.split,
+    config = evaluation.EvalConfig(run_dir=FLAGS.run_dir or evaluation.EvalConfig.run_dir,
+                                   data_pattern=FLAGS.data_pattern, split=FLAGS.split,
                                    calibrate=FLAGS.calibrate, batch_size=FLAGS.batch_size,
                                    degrade=FLAGS.degrade, **settings)
     try:

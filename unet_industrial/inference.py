@@ -9,19 +9,19 @@ follows from its output: a map or a single logit.
 
 Test-time augmentation (`tta="dihedral"`) averages the probabilities of the
 eight flips and quarter turns of each crop, each turned back: the views the
-reference augmentation trains on. On four demo-sized models it lowered the
-share of real test crops with any predicted fake pixel (0.28 -> 0.19,
-0.56 -> 0.17, 0.37 -> 0.33, 0.22 -> 0.17) but moved frame ROC AUC by
--0.018 to +0.025 (mean -0.003) and video ROC AUC by -0.009 to +0.026 (mean
-+0.007), for eight times the model time; so it is offered, not the default.
+reference augmentation trains on. It costs eight times the model time and
+its measured effect is small and of either sign (docs/results.md,
+"Test-time augmentation"), so it is offered, not the default.
 """
 
 import dataclasses
 import os
+import zipfile
 
 import keras
 import numpy as np
 
+from data_pipeline import model_input
 from unet_industrial import model as model_lib  # noqa: F401  (registers the custom layers for loading)
 from unet_industrial import run_files
 from unet_industrial import verdicts
@@ -61,7 +61,8 @@ class TrainedModel:
         """Fake probabilities of face crops: per pixel for a segmenter, per crop for a classifier.
 
         Args:
-          crops: (N, S, S, 3) uint8 RGB face crops already at input_size.
+          crops: (N, H, W, 3) uint8 RGB face crops as the recipe cut them; resized to
+            input_size by `data_pipeline.model_input.to_model_input`, as the reader does.
           tta: a verdicts.TTAS name.
           batch_size: crops per model call.
 
@@ -69,13 +70,8 @@ class TrainedModel:
           (N, S, S) float32 probabilities; a classifier's (N,).
         """
         crops = np.asarray(crops)
-        if crops.shape[1:3] != (self.input_size, self.input_size):
-            raise ValueError(f"crops of {crops.shape[1:3]} for a model of {self.input_size} px")
-        images = crops.astype(np.float32) / 255.0
-        if self.channels == 1:
-            # ITU-R 601 luma, the weights TensorFlow's rgb_to_grayscale uses.
-            images = images @ np.float32([0.2989, 0.5870, 0.1140])[:, None]
-        return self.model_input_probabilities(images * 2.0 - 1.0, tta, batch_size)
+        images = np.asarray(model_input.to_model_input(crops, self.input_size, self.channels))
+        return self.model_input_probabilities(images, tta, batch_size)
 
     def model_input_probabilities(self, images, tta="none", batch_size=32):
         """Fake probabilities (as `probabilities`) of images already in the model's input range.
@@ -119,7 +115,11 @@ def load(run_dir, checkpoint="best"):
       A TrainedModel.
 
     Raises:
-      ConfigError: for a folder without a model (one line for the user).
+      ConfigError: one line for the user: a folder without a model, a model
+        file that is not a readable Keras model (corrupt, cut short, not
+        ours; loaded with Keras' safe mode, so it runs no code), or one
+        whose input is not the square size and channel count the run was
+        trained on.
     """
     if checkpoint not in CHECKPOINTS:
         raise ConfigError(f"--checkpoint={checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
@@ -130,16 +130,32 @@ def load(run_dir, checkpoint="best"):
         path = run_files.checkpoint_path(run_dir, "last")
     if not os.path.exists(path):
         raise ConfigError(f"{run_dir} has no trained model ({os.path.relpath(path, run_dir)} is missing)")
+    # Keras reports a file that is not a zip archive as "File not found".
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{path} is not a readable Keras model: not a .keras archive (corrupt or cut short)")
     try:
         model = keras.saving.load_model(path, compile=False)
-    except (ValueError, OSError) as error:
-        raise ConfigError(f"cannot load {path}: {error}") from error
-    _, size, _, channels = model.input_shape
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise ConfigError(f"{path} is not a readable Keras model ({type(error).__name__}: {reason})") from error
+    shape = model.input_shape
+    if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] and shape[1] == shape[2]
+            and shape[3] in (1, 3)):
+        raise ConfigError(f"{path} takes input {shape}, not square face crops of 1 or 3 channels")
+    _, size, _, channels = shape
+    trained_on = run_files.saved_config(run_dir) or {}
+    expected = (trained_on.get("input_size", size), trained_on.get("input_channels", channels))
+    if (size, channels) != expected:
+        raise ConfigError(f"{path} takes {size}x{size}x{channels} input, but {run_dir} was trained on "
+                          f"{expected[0]}x{expected[0]}x{expected[1]} crops: the file is not this run's model")
     # A segmenter's output is (batch, height, width, 1), a classifier's (batch, 1).
     kind = "segmenter" if len(model.output_shape) == 4 else "classifier"
     state_path = run_files.train_state_path(run_dir)
     step = None
     if os.path.exists(state_path):
-        state = run_files.read_json(state_path)
-        step = state["best"]["step"] if path.endswith(run_files.BEST_CHECKPOINT) else state.get("step")
+        try:
+            state = run_files.read_json(state_path)
+            step = state["best"]["step"] if path.endswith(run_files.BEST_CHECKPOINT) else state.get("step")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ConfigError(f"cannot read the training state {state_path}: {error}") from error
     return TrainedModel(model, int(size), int(channels), path, step, kind)

@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 
+from data_pipeline import recipe as recipe_lib
 from data_pipeline.files import write_json
 from data_pipeline.provenance import git_commit, package_versions
 from unet_industrial.config import ConfigError
@@ -101,6 +102,13 @@ def saved_config(run_dir):
         return read_json(path)["config"]
     except (OSError, ValueError, KeyError) as error:
         raise ConfigError(f"cannot read the saved configuration {path}: {error}") from error
+
+
+def crop_recipe(run_dir):
+    """The crop recipe training copied into a run's config.json, as a CropRecipe; None if it has none."""
+    record = read_json(os.path.join(run_dir, CONFIG)) if os.path.exists(os.path.join(run_dir, CONFIG)) else {}
+    stored = record.get(recipe_lib.RECIPE_KEY)
+    return None if stored is None else recipe_lib.CropRecipe.from_dict(stored, os.path.join(run_dir, CONFIG))
 
 
 def model_kind(run_dir):

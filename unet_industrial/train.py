@@ -15,7 +15,8 @@ r"""Trains, evaluates or benchmarks the industrial UNet, or (--model_kind=classi
     python -m unet_industrial.train --exec_mode=training_benchmark \
         --input_size=512 --input_channels=1 --batch_size=16 --amp --amp_dtype=bfloat16
 
-Flags may also come from a file: --flagfile=configs/ffpp.flags. This module
+Flags may also come from a file, one --flag=value a line: the FaceForensics++
+c23 recipe is --flagfile=unet_industrial/configs/ffpp_c23.flags. This module
 only parses flags into a TrainConfig and calls the library; a bad value gets
 one line on stderr and exit status 2, before anything is written.
 """
@@ -115,9 +116,10 @@ def main(argv):
         needs = config.checkpoint if config.exec_mode == "evaluate" else None
         run_files.check_run_dir(run_dir, config.resume, needs_checkpoint=needs)
         # Heavy imports only once the command line is known to be good.
-        from unet_industrial import jobs
+        from unet_industrial import data, jobs
 
-        jobs.run(config, run_dir)
+        with data.records_named_on_error(config):
+            jobs.run(config, run_dir)
     except (config_lib.ConfigError, FileNotFoundError) as error:
         cli.fail(error)
 

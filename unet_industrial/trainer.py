@@ -35,7 +35,8 @@ import keras
 import numpy as np
 from absl import logging
 
-from data_pipeline import files
+from data_pipeline import files, model_input
+from data_pipeline import recipe as recipe_lib
 from unet_industrial import classifier, data, distribute, run_files
 from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
 from unet_industrial.losses import BatchLoss, add_l2_weight_decay, batch_loss
@@ -181,7 +182,7 @@ def _summary(results, kind):
 def write_previews(writer, step, model, preview, predicts_masks=True):
     """Input, target mask and (for a segmenter) predicted probability images for TensorBoard."""
     images, masks = (np.asarray(part)[:_PREVIEW_IMAGES] for part in preview)
-    writer.images(step, "input", (images + 1.0) / 2.0)
+    writer.images(step, "input", model_input.model_range_to_unit(images))
     writer.images(step, "target_mask", masks)
     if not predicts_masks:
         return
@@ -333,6 +334,13 @@ def _resumed_best(run_dir, global_batch_size):
     return state["best"]
 
 
+def _records_recipe(config):
+    """The crop recipe of the training records (their manifest.json's), as a dict; None without one."""
+    manifest = recipe_lib.manifest_beside(config.train_pattern) if config.train_pattern else None
+    found = recipe_lib.from_manifest(manifest) if manifest else None
+    return None if found is None else found.to_dict()
+
+
 def train(config, run_dir):
     """Trains (and, for train_and_evaluate, evaluates) a model into `run_dir`.
 
@@ -370,7 +378,8 @@ def train(config, run_dir):
 
     if distribution.is_chief:
         os.makedirs(os.path.join(run_dir, run_files.CHECKPOINT_DIR), exist_ok=True)
-        run_files.record_start(run_dir, config, distribution=distribution.summary())
+        run_files.record_start(run_dir, config, distribution=distribution.summary(),
+                               **{recipe_lib.RECIPE_KEY: _records_recipe(config)})
     monitor = TrainingMonitor(config, run_dir, start_step, best, evaluator, eval_batches, previews,
                               distribution)
     rounds = math.ceil((config.num_iter - start_step) / config.save_every)

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn import metrics
 
 from data_pipeline import files
+from data_pipeline import recipe as recipe_lib
 
 FRAME_SCORES = ("area", "max", "mean")
 # The frame score of a classifier run: the probability it gives the crop (it predicts no mask).
@@ -183,6 +184,10 @@ class Calibration:
       data_pattern: the validation records it was calibrated on.
       tta: the test-time augmentation of the probabilities (one of TTAS);
         calibrations written before it existed were made without one.
+      crop_recipe: the `data_pipeline.recipe.CropRecipe` (as a dict) of the
+        records it was calibrated on: detect cuts faces exactly so, and its
+        frames_per_video is the count the video threshold holds for. None
+        for records prepared before recipes were recorded.
     """
 
     frame_score: str
@@ -195,6 +200,14 @@ class Calibration:
     checkpoint: str
     data_pattern: str
     tta: str = "none"
+    crop_recipe: dict | None = None
+
+    @property
+    def recipe(self):
+        """The crop recipe as a `data_pipeline.recipe.CropRecipe`, or None."""
+        if self.crop_recipe is None:
+            return None
+        return recipe_lib.CropRecipe.from_dict(self.crop_recipe, CALIBRATION)
 
     def save(self, run_dir):
         """Writes calibration.json into `run_dir` atomically; returns its path."""
@@ -215,6 +228,10 @@ class Calibration:
                                    "(python -m unet_industrial.evaluate --split=val --calibrate)")
         try:
             with open(path) as f:
-                return cls(**json.load(f))
+                calibration = cls(**json.load(f))
+            if calibration.crop_recipe is not None:
+                # A malformed recipe is refused here, not later when detect cuts faces.
+                recipe_lib.CropRecipe.from_dict(calibration.crop_recipe, path)
         except (ValueError, TypeError) as error:
             raise CalibrationError(f"{path} is not a calibration: {error}") from error
+        return calibration
