@@ -10,7 +10,21 @@ import numpy as np
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DIR = os.path.join(os.path.dirname(REPO_ROOT), "shared")
+# The real sample videos and frames (FF++, DFDC) beside the clone, not in it;
+# UNET_REALDATA_DIR points elsewhere (a path that does not exist: as a clone without them).
+REALDATA_DIR = os.environ.get("UNET_REALDATA_DIR",
+                              os.path.join(os.path.dirname(REPO_ROOT), "shared", "realdata"))
+
+
+def realdata_absent(path):
+    """Why a test that reads `path` under REALDATA_DIR skips."""
+    return (f"{path} is absent: real sample videos are not part of a clone "
+            "(UNET_REALDATA_DIR names another folder)")
+
+
+# For tests that read REALDATA_DIR: where it is absent they skip, saying why, rather than fail.
+requires_realdata = pytest.mark.skipif(not os.path.isdir(REALDATA_DIR), reason=realdata_absent(REALDATA_DIR))
+
 # Flags that keep `python -m data_pipeline.prepare` quick in tests: 3 frames a video, 64-pixel crops.
 PREPARE_FAST = ["--frames_per_video=3", "--detect_every=2", "--image_size=64"]
 
@@ -132,3 +146,12 @@ def run_module(module, *args, env=None, timeout=600):
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def realdata_train():
+    """REALDATA_DIR/ffpp_train (real FF++ c23 pairs), or a skip where a clone has no ../shared."""
+    path = os.path.join(REALDATA_DIR, "ffpp_train")
+    if not os.path.isdir(path):
+        pytest.skip(realdata_absent(path))
+    return path

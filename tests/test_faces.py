@@ -4,11 +4,11 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SHARED_DIR
+from conftest import REALDATA_DIR, requires_realdata
 
 from data_pipeline import faces, mask_quality
 
-EXAMPLES_DIR = os.path.join(SHARED_DIR, "realdata", "ffpp_examples")
+EXAMPLES_DIR = os.path.join(REALDATA_DIR, "ffpp_examples")
 ORIGINALS = ("ex_original.png", "ex_original_actors.png")
 
 
@@ -26,6 +26,7 @@ def detections(originals):
 # ---------------------------------------------------------------- MTCNN on real frames
 
 
+@requires_realdata
 @pytest.mark.parametrize("name", ORIGINALS)
 def test_mtcnn_finds_the_face_inside_the_frame(originals, detections, name):
     height, width = originals[name].shape[:2]
@@ -41,6 +42,7 @@ def test_mtcnn_finds_the_face_inside_the_frame(originals, detections, name):
     assert x0 < xs.mean() < x1 and y0 < ys.mean() < y1
 
 
+@requires_realdata
 def test_mtcnn_takes_gray_frames_and_ignores_tiny_ones(originals, detections):
     frame = originals["ex_original.png"]
     gray, tiny = frame.mean(axis=-1).astype(np.uint8), frame[:8, :8]
@@ -50,6 +52,7 @@ def test_mtcnn_takes_gray_frames_and_ignores_tiny_ones(originals, detections):
     assert found_tiny == []
 
 
+@requires_realdata
 def test_track_faces_with_mtcnn_on_a_real_clip(originals):
     frame = originals["ex_original.png"]
     clip = [np.roll(frame, 2 * i, axis=1) for i in range(3)]

@@ -5,11 +5,11 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import SHARED_DIR, run_module
+from conftest import REALDATA_DIR, requires_realdata, run_module
 
 from data_pipeline import mask_quality, masks, synthetic
 
-EXAMPLES_DIR = os.path.join(SHARED_DIR, "realdata", "ffpp_examples")
+EXAMPLES_DIR = os.path.join(REALDATA_DIR, "ffpp_examples")
 # The baseline's IoU on the face crop as ../shared/realdata/README.md states it.
 README_BASELINE = {"Deepfakes": 0.94, "NeuralTextures": 0.46, "DeepFakeDetection": 0.50}
 
@@ -47,6 +47,7 @@ def _patched(rng, size):
     return fake, original, truth
 
 
+@requires_realdata
 @pytest.mark.parametrize("method", sorted(mask_quality.TARGETS))
 def test_official_examples_reach_the_targets_with_one_set_of_defaults(example_quality, method):
     quality = example_quality[method]
@@ -56,12 +57,14 @@ def test_official_examples_reach_the_targets_with_one_set_of_defaults(example_qu
     assert quality.crop_resized >= target, f"{method}: IoU {quality.crop_resized:.3f} at 256 px < {target}"
 
 
+@requires_realdata
 @pytest.mark.parametrize("method", ["NeuralTextures", "DeepFakeDetection"])
 def test_subtle_methods_beat_the_best_plain_difference(example_quality, method):
     quality = example_quality[method]
     assert quality.crop > quality.baseline_crop + 0.1
 
 
+@requires_realdata
 @pytest.mark.parametrize("method", sorted(README_BASELINE))
 def test_baseline_reproduces_the_published_numbers(example_quality, method):
     assert example_quality[method].baseline_crop == pytest.approx(README_BASELINE[method], abs=0.01)
@@ -92,6 +95,7 @@ def test_mask_stays_inside_the_face_box():
     assert not mask[:30].any() and not mask[100:].any()
 
 
+@requires_realdata
 @pytest.mark.parametrize("convert", [lambda a: a, lambda a: a[..., 0], lambda a: np.dstack([a, a[..., :1]])],
                          ids=["rgb", "gray", "rgba"])
 def test_identical_images_give_an_empty_mask(original_crop, convert):
@@ -100,6 +104,7 @@ def test_identical_images_give_an_empty_mask(original_crop, convert):
     assert not mask.any() and masks.is_empty(mask)
 
 
+@requires_realdata
 @pytest.mark.parametrize("quality", [30, 60])
 @pytest.mark.parametrize("face_box", [None, (40, 20, 133, 153)], ids=["no_box", "face_box"])
 def test_compression_noise_alone_gives_an_empty_mask(original_crop, quality, face_box):
@@ -110,12 +115,14 @@ def test_compression_noise_alone_gives_an_empty_mask(original_crop, quality, fac
     assert masks.is_empty(masks.fake_mask(first, second, face_box))
 
 
+@requires_realdata
 def test_sensor_noise_alone_gives_an_empty_mask(original_crop):
     rng = np.random.default_rng(3)
     noisy = np.clip(original_crop + rng.normal(0, 3, original_crop.shape), 0, 255).astype(np.uint8)
     assert masks.is_empty(masks.fake_mask(noisy, original_crop))
 
 
+@requires_realdata
 def test_pairs_of_different_sizes_are_refused(original_crop):
     with pytest.raises(ValueError, match="differ in size"):
         masks.fake_mask(original_crop, original_crop[1:])
@@ -130,6 +137,7 @@ def test_is_empty_counts_the_fraction():
     assert masks.is_empty(mask, min_fraction=0.01)
 
 
+@requires_realdata
 def test_provided_masks_keep_the_official_region():
     for name in ("ex_deepfakes_mask.png", "ex_neuraltextures_mask.png", "ex_deepfakedetection_mask.png"):
         frame = mask_quality.read_rgb(os.path.join(EXAMPLES_DIR, name))

@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import SHARED_DIR, run_module
+from conftest import REALDATA_DIR, requires_realdata, run_module
 from data_pipeline import layouts, manipulations, synthetic, synthetic_plan, synthetic_video
 
 SETTINGS = dict(num_originals=6, seconds=1, frame_size=(160, 120), compressions=("c0", "c23"))
@@ -94,10 +94,9 @@ def test_the_folder_holds_exactly_the_ffpp_tree_named_by_the_split_files(corpus)
     assert found == expected  # Nothing missing, and no stray temporary file.
 
 
+@requires_realdata
 def test_paths_follow_the_real_ffpp_sample(corpus):
-    sample = os.path.join(SHARED_DIR, "realdata", "ffpp")
-    if not os.path.isdir(sample):
-        pytest.skip("no real FF++ sample in ../shared/realdata")
+    sample = os.path.join(REALDATA_DIR, "ffpp")
     out_dir, _ = corpus
     ours = [os.path.relpath(os.path.join(root, name), out_dir) for root, _, names in os.walk(out_dir)
             for name in names]

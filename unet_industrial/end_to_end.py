@@ -26,7 +26,7 @@ from unet_industrial.config import SIZE_MULTIPLE, ConfigError, TrainConfig
 
 # The test split once more with its crops blurred by half a pixel, a softness
 # any camera or re-encoding can add: the demo model calls every real test
-# video fake then, and the table says so (README, "Robustness"). The table
+# video fake then, and the table says so (docs/results.md, "Robustness"). The table
 # names the blur from ROBUSTNESS_BLUR_PX, so the two cannot disagree.
 ROBUSTNESS_BLUR_PX = 0.5
 ROBUSTNESS_CHECK = f"blur:{ROBUSTNESS_BLUR_PX:g}"
@@ -34,17 +34,16 @@ ROBUSTNESS_CHECK = f"blur:{ROBUSTNESS_BLUR_PX:g}"
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo; the defaults run in 6.5 to 12.5 minutes on 2 cores, by machine.
+    """Sizes of the demo; the defaults are sized for 2 CPU cores (timings: docs/results.md).
 
     Attributes:
       workdir: the folder everything goes to (must not exist or be empty).
       num_originals: originals of the synthetic corpus (split as FF++'s
         72/14/14 %, so 86 gives 62 training, 12 validation and 12 test
         originals, 72 videos each for validation and test). The more
-        identities, the better the model generalises to unseen ones: 24
-        originals gave a test frame AUC of 0.80 (4,000 steps), 60 gave 0.83
-        and 86 gave 0.93 (5,000 steps). 86 is every photograph of the
-        catalogue in which MTCNN finds a face.
+        identities, the better the model generalises to unseen ones
+        (docs/results.md, "What limits the demo's AUCs"); 86 is every
+        photograph of the catalogue in which MTCNN finds a face.
       seconds: length of each synthetic video.
       frames_per_video: frames prepared per video.
       image_size: face crop side and model input.
@@ -113,9 +112,9 @@ def train_config(config):
     Real and fake crops are drawn 50/50 (the corpus has five fakes per
     original), and only flips and rotations augment them: the face policy's
     blur, noise and JPEG would drown the subtle fakes at 64 pixels in the
-    few thousand steps a CPU allows. bfloat16 mixed precision trains 1.7x
-    faster on a CPU (141.6 against 83.8 img/s at 64 px, batch 16) and
-    reached the same validation Dice at the same step.
+    few thousand steps a CPU allows. bfloat16 mixed precision trains faster
+    on a CPU with AVX512_BF16 and reached the same validation Dice at the
+    same step (docs/results.md, "The demo").
     """
     return TrainConfig(
         exec_mode="train_and_evaluate", input_size=config.image_size, input_channels=3,
@@ -169,7 +168,7 @@ def _number_cell(value):
 
 
 def _auc_cell(section):
-    """The AUC and its 95 % interval over the split's identities, as "0.910 (0.876-0.950)"."""
+    """The AUC and its 95 % interval over the split's identities, as "0.900 (0.850-0.950)"."""
     interval = section.get("roc_auc_interval")
     if section["roc_auc"] is None or interval is None:
         return _number_cell(section["roc_auc"])

@@ -50,7 +50,7 @@ class StudyConfig:
 
     The recipe is the demo's (balanced real and fake examples, flips and
     quarter turns, bfloat16 mixed precision, centered RMSProp, adaptive
-    loss), shortened: about 4 minutes a model at 64 px on 2 CPU cores.
+    loss), shortened to CPU-sized models (timings: docs/results.md).
 
     Attributes:
       protocol: one of PROTOCOLS.
