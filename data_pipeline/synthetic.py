@@ -10,8 +10,8 @@ machine without FaceForensics++ or DFDC, and gives mask extraction a ground
 truth to be measured against. The faces are real photographs that installed
 packages ship (`synthetic_faces`); the manipulations imitate five real
 families (`manipulations`); `synthetic_plan` decides splits, pairs and paths
-and `synthetic_video` writes the files. It is a corpus for demos and tests,
-not a benchmark of real-world accuracy.
+and `video_writer` and `synthetic_video` write the files. It is a corpus for
+demos and tests, not a benchmark of real-world accuracy.
 
 FaceForensics++ layout (`--layout=ffpp`, the default), under --out_dir:
 
@@ -47,11 +47,12 @@ import time
 import numpy as np
 from absl import logging
 
-from data_pipeline import cli, files, manipulations, synthetic_faces, synthetic_plan, synthetic_video
+from data_pipeline import (cli, files, manipulations, synthetic_faces, synthetic_plan, synthetic_video,
+                           video_writer)
 from data_pipeline.manipulations import METHODS
 
 LAYOUTS = tuple(synthetic_plan.LAYOUTS)
-COMPRESSIONS = tuple(synthetic_video.COMPRESSIONS)
+COMPRESSIONS = tuple(video_writer.COMPRESSIONS)
 SPLITS = synthetic_plan.SPLITS
 RECORD = "synthetic.json"
 # Ids are FF++'s three digits; the catalogue holds 103 photographs, a few of
@@ -160,12 +161,12 @@ def _write_missing(out_dir, outputs, items):
 
 
 def _video_writer(config, codec):
-    return lambda path: synthetic_video.VideoWriter(path, config.frame_size, codec)
+    return lambda path: video_writer.VideoWriter(path, config.frame_size, codec)
 
 
 def _fake_outputs(config, fake, position):
     """Outputs of a fake whose (frame, alpha) is item `position` of its target's stream."""
-    outputs = [(path, _video_writer(config, synthetic_video.COMPRESSIONS[c]), lambda item: item[position][0])
+    outputs = [(path, _video_writer(config, video_writer.COMPRESSIONS[c]), lambda item: item[position][0])
                for c, path in fake.videos.items()]
     outputs.append((fake.mask_video, _video_writer(config, synthetic_video.MASK_CODEC),
                     lambda item: np.where(item[position][1] > 0, 255, 0).astype(np.uint8)))
@@ -202,7 +203,7 @@ def render_target(out_dir, config, original, fakes):
       fakes: the `synthetic_plan.Fake`s whose target it is.
     """
     pending = [fake for fake in fakes if _has_missing(out_dir, fake)]
-    outputs = [(path, _video_writer(config, synthetic_video.COMPRESSIONS[c]), lambda item: item[0])
+    outputs = [(path, _video_writer(config, video_writer.COMPRESSIONS[c]), lambda item: item[0])
                for c, path in original.videos.items()]
     for position, fake in enumerate(pending, start=1):
         outputs.extend(_fake_outputs(config, fake, position))

@@ -15,6 +15,7 @@ import pytest
 from conftest import run_module, write_shards
 from unet_industrial import classifier, config as config_lib, detection, inference, run_files
 from unet_industrial import trainer, verdicts
+from unet_industrial.detection import job as detection_job, overlay as detection_overlay
 
 SIZES = {"xception": 80, "efficientnet_b0": 64, "efficientnet_b4": 64, "unet_encoder": 32}
 # What each backbone expects of the pixels it is given, [0, 255] in: keras.applications' own
@@ -145,13 +146,14 @@ def test_inference_and_detection_score_a_classifier_by_its_probability():
     calibration = verdicts.Calibration(frame_score=verdicts.CLASSIFIER_FRAME_SCORE, pixel_threshold=None,
                                        frame_threshold=0.5, aggregation="mean", video_threshold=0.5, frame={},
                                        video={}, checkpoint="best", data_pattern="val")
-    scores, areas = detection._score_crops(trained, calibration, list(crops), keep_areas=True)
+    scores, areas = detection_job._score_crops(trained, calibration, list(crops), keep_areas=True)
     np.testing.assert_allclose(scores, expected, rtol=1e-4)
     assert areas == [None] * 3
     # The overlay of a classifier: the box and the score, no tint inside the box.
     image = np.full((100, 100, 3), 90, np.uint8)
     face = detection.FaceResult(0, (20, 20, 80, 80), (20, 20, 80, 80), float(scores[2]))
-    drawn = detection._draw(image.copy(), 1.0, detection.FrameResult(0, (face,), float(scores[2])), [None])
+    frame = detection.FrameResult(0, (face,), float(scores[2]))
+    drawn = detection_overlay.draw(image.copy(), 1.0, frame, [None])
     assert (drawn[32:50, 30:75] == 90).all() and (drawn[30:55, 79] == detection.BOX_COLOUR).all()
 
 

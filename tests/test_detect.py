@@ -15,6 +15,7 @@ from conftest import REALDATA_DIR as REALDATA
 from conftest import requires_realdata, run_module, write_shards, write_video
 from data_pipeline import recipe
 from unet_industrial import detection, verdicts
+from unet_industrial.detection import overlay
 
 FFPP = os.path.join(REALDATA, "ffpp")
 FFPP_ORIGINAL = os.path.join(FFPP, "original_sequences", "youtube", "c23", "videos", "519.mp4")
@@ -198,6 +199,22 @@ def test_lines_say_the_verdict_or_why_there_is_none():
         "a.mp4: no face found in 2 frames; no verdict")
     assert result(None, None, (), "unreadable_video", "cannot open a.mp4").line() == (
         "a.mp4: not read (unreadable_video: cannot open a.mp4); no verdict")
+
+
+def test_overlay_text_is_white_inside_its_black_outline():
+    """No white pixel of the caption or a face's score touches the untouched frame: the outline surrounds it.
+
+    Under OpenCV 5 a thicker putText is a bolder, wider font, not an outline: white text drawn over it
+    drifts off it and garbles ("frame 0: score ..." doubled).
+    """
+    blue = (0, 0, 255)  # no blend of the black outline and the white text gives it back
+    image = np.full((120, 240, 3), blue, np.uint8)
+    face = detection.FaceResult(0, (40, 40, 180, 100), (20, 30, 200, 110), 0.123)
+    overlay.draw(image, 1.0, detection.FrameResult(12, (face,), 0.456), [None])
+    white = (image > 200).all(axis=2)
+    assert white[:32].sum() > 100 and white[80:110].sum() > 30  # the caption and the face's score
+    next_to_white = cv2.dilate(white.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert not (next_to_white & (image == blue).all(axis=2)).any()
 
 
 @pytest.mark.parametrize("case, message", [

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from data_pipeline import layouts, synthetic_video, video
+from data_pipeline import layouts, video, video_writer
 
 VIDEO_CASES = 200
 METADATA_CASES = 300
@@ -43,7 +43,7 @@ def small_video(tmp_path_factory):
     """The bytes of a 32x32 H.264 .mp4 of FRAMES frames, written with the project's writer."""
     path = str(tmp_path_factory.mktemp("fuzz") / "small.mp4")
     rng = np.random.default_rng(0)
-    with synthetic_video.VideoWriter(path, (32, 32), synthetic_video.COMPRESSIONS["c23"]) as writer:
+    with video_writer.VideoWriter(path, (32, 32), video_writer.COMPRESSIONS["c23"]) as writer:
         for _ in range(FRAMES):
             writer.write(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
     with open(path, "rb") as f:

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from data_pipeline import layouts, reader, synthetic, synthetic_video, video
+from data_pipeline import layouts, reader, synthetic, video, video_writer
 from unet_industrial import config as config_lib
 from unet_industrial import data as data_lib
 from unet_industrial.config import ConfigError
@@ -483,8 +483,8 @@ def test_prepare_refuses_a_bad_split_file_in_one_line_and_writes_nothing(tmp_pat
 def test_prepare_of_dfdc_counts_parts_and_entries_of_the_wrong_shape_and_goes_on(tmp_path):
     root = str(tmp_path / "dfdc")
     noise = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
-    with synthetic_video.VideoWriter(os.path.join(root, "dfdc_train_part_0", "a.mp4"), (64, 64),
-                                     synthetic_video.COMPRESSIONS["c23"]) as writer:
+    with video_writer.VideoWriter(os.path.join(root, "dfdc_train_part_0", "a.mp4"), (64, 64),
+                                  video_writer.COMPRESSIONS["c23"]) as writer:
         for frame in noise:
             writer.write(frame)
     _touch(root, "dfdc_train_part_0/metadata.json", json.dumps(

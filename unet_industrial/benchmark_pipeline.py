@@ -51,10 +51,10 @@ def write_large_video(path, side, frames):
     import numpy as np
     import skimage.data
 
-    from data_pipeline import synthetic_video
+    from data_pipeline import video_writer
 
     face = cv2.resize(skimage.data.astronaut()[:320, 64:384], (side // 4, side // 4))
-    with synthetic_video.VideoWriter(path, (side, side), synthetic_video.COMPRESSIONS["c23"]) as writer:
+    with video_writer.VideoWriter(path, (side, side), video_writer.COMPRESSIONS["c23"]) as writer:
         for index in range(frames):
             frame = np.full((side, side, 3), 90, np.uint8)
             top, left = side // 3, side // 8 + index * side // (4 * frames)

@@ -13,7 +13,7 @@ Prints one line per video, e.g.
 then "wrote PATH" for each file written. A folder's CSV goes to
 runs/NAME/detections/<folder name>-<UTC time>.csv (with the shipped detector,
 runs/detections/...) unless --csv_out names one.
-See unet_industrial/detection.py for what each output holds.
+See unet_industrial/detection/__init__.py for what each output holds.
 
 This module only parses flags into a DetectConfig and calls the library; a
 bad value, a run without a model or calibration, a missing path or a single
