@@ -36,8 +36,11 @@ MIN_TRACK_IOU = 0.3
 # effect between frames sampled far apart (weights vanish beyond 3 sigma).
 SMOOTH_SIGMA = 2.0
 # Frames per MTCNN call: batching is about 2x faster than one at a time on CPU
-# and keeps memory bounded for long videos.
+# and keeps memory bounded for long videos. MTCNN's image pyramid grows with
+# the pixels, so a call holds at most BATCH_PIXELS (eight 640x480 frames):
+# 1280-pixel detection copies go one at a time (peak memory: BENCHMARKS.md).
 BATCH_SIZE = 8
+BATCH_PIXELS = 8 * 640 * 480
 # MTCNN's smallest window is 12 pixels: a smaller frame cannot hold a face.
 MIN_FRAME_SIDE = 12
 
@@ -118,7 +121,7 @@ def detect_faces(frames, detector=None, batch_size=BATCH_SIZE, min_confidence=MI
       frames: a sequence of images (gray, RGB or RGBA, uint8). Frames of a
         batch are padded to the largest, so pass frames of one video.
       detector: an `mtcnn.MTCNN`; the process's own by default.
-      batch_size: frames per MTCNN call.
+      batch_size: frames per MTCNN call, fewer for large frames (BATCH_PIXELS).
       min_confidence: detections scored below this are dropped.
 
     Returns:
@@ -128,6 +131,9 @@ def detect_faces(frames, detector=None, batch_size=BATCH_SIZE, min_confidence=MI
     detector = detector or get_detector()
     results = [[] for _ in frames]
     usable = [i for i, frame in enumerate(frames) if min(np.shape(frame)[:2]) >= MIN_FRAME_SIDE]
+    if usable:
+        height, width = np.shape(frames[usable[0]])[:2]
+        batch_size = max(1, min(batch_size, BATCH_PIXELS // (height * width)))
     for start in range(0, len(usable), batch_size):
         batch = usable[start:start + batch_size]
         found = detector.detect_faces([to_rgb(frames[i]) for i in batch])
