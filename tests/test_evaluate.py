@@ -58,8 +58,8 @@ def _crop(rng, label, empty_mask):
     return image, mask
 
 
-def _write_split(directory, split, seed, videos=VIDEOS):
-    """Two shards of the videos' crops.
+def _write_split(directory, split, seed, videos=VIDEOS, label_only=()):
+    """Two shards of the videos' crops; the fakes named in `label_only` are written without their masks.
 
     Returns:
       (pattern, {(video id, frame, face): (image, mask, row of VIDEOS)}).
@@ -74,7 +74,7 @@ def _write_split(directory, split, seed, videos=VIDEOS):
         video_id, label = video[:2]
         for frame in range(FRAMES):
             for face in range(2 if (video_id, frame) in TWO_FACES else 1):
-                image, mask = _crop(rng, label > 0, (video_id, frame) == EMPTY_MASK)
+                image, mask = _crop(rng, label > 0, (video_id, frame) == EMPTY_MASK or video_id in label_only)
                 crops[(video_id, frame, face)] = (image, mask, video)
     writers = [tf.io.TFRecordWriter(os.path.join(directory, f"{split}-{i:05d}-of-00002.tfrecord"))
                for i in range(2)]
@@ -87,7 +87,7 @@ def _write_split(directory, split, seed, videos=VIDEOS):
             schema.ORIGINAL_ID: video_id.split("/")[-1][:3],
             schema.METHOD: video[2], schema.COMPRESSION: video[3], schema.FRAME_INDEX: frame,
             schema.FACE_NUMBER: face, schema.BOX: [float(face), 0.0, 32.0, 32.0],
-            schema.MASK_AREA: float(mask.mean()),
+            schema.MASK_AREA: float(mask.mean()), schema.MASK_UNKNOWN: int(video_id in label_only),
         }))
     for writer in writers:
         writer.close()
@@ -295,6 +295,27 @@ def test_a_rerun_replaces_the_report_and_keeps_the_earlier_one(evaluated, data):
     assert len(kept) == 1 and _load_report(os.path.join(evaluated, "eval", kept[0], "report.json")) == earlier
     assert report["frame"]["roc_auc"] == earlier["frame"]["roc_auc"]
     assert not [name for name in os.listdir(os.path.join(evaluated, "eval")) if name.startswith(".tmp")]
+
+
+def test_label_only_fakes_count_in_frame_and_video_figures_never_in_pixel_ones(tmp_path, evaluated, data):
+    orphan = ("Deepfakes/c23/004_005", 1, "Deepfakes", "c23")
+    pattern, _ = _write_split(str(tmp_path), "orphans", seed=2, videos=VIDEOS + (orphan,),
+                              label_only=(orphan[0],))
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(evaluated, run_dir)
+    clean = _load_report(os.path.join(run_dir, "eval", "test", "report.json"))
+    report = evaluation.evaluate(evaluation.EvalConfig(run_dir=run_dir, data_pattern=pattern, split="orphans"))
+    assert report["counts"]["videos"] == {"real": clean["counts"]["videos"]["real"],
+                                          "fake": clean["counts"]["videos"]["fake"] + 1}
+    assert report["video"]["num_fake"] == report["counts"]["videos"]["fake"]
+    assert report["frame"]["num_fake"] == clean["frame"]["num_fake"] + FRAMES
+    # The pixel figures are those of the fakes with a known mask: the clean split's, the orphan counted apart.
+    assert report["pixel"]["num_fake_mask_unknown"] == FRAMES
+    assert report["pixel"]["iou"] == pytest.approx(clean["pixel"]["iou"])
+    assert report["pixel"]["num_fake_empty_mask"] == clean["pixel"]["num_fake_empty_mask"]
+    rows = [row for row in _rows(os.path.join(run_dir, "eval", "orphans", "per_frame.csv"))
+            if row["video_id"] == orphan[0]]
+    assert len(rows) == FRAMES and {(row["mask_unknown"], row["iou"]) for row in rows} == {("1", "")}
 
 
 def test_a_degraded_report_scores_the_degraded_crops_beside_the_clean_report(tmp_path, evaluated, data):
