@@ -22,6 +22,7 @@ JOBS = {
     "study": "unet_industrial.study",
     "serve": "unet_industrial.serve",
     "export": "unet_industrial.export",
+    "package_run": "unet_industrial.package_run",
 }
 
 
