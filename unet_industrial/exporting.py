@@ -32,7 +32,7 @@ import tempfile
 
 from data_pipeline import files
 from unet_industrial import run_files, verdicts
-from unet_industrial.config import CHECKPOINTS, ConfigError
+from unet_industrial.config import ConfigError
 
 FORMATS = ("saved_model", "tflite")
 PRECISIONS = ("float32", "float16")
@@ -67,12 +67,7 @@ def validate(config):
     Raises:
       ConfigError: naming the first problem.
     """
-    if not os.path.isdir(config.run_dir):
-        shipped = config.run_dir == run_files.SHIPPED_RUN_DIR
-        shipped = " (the shipped detector is not installed)" if shipped else ""
-        raise ConfigError(f"--run_dir={config.run_dir!r} is not a folder{shipped}")
-    if config.checkpoint not in CHECKPOINTS:
-        raise ConfigError(f"--checkpoint={config.checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
+    run_files.check_run_folder(config.run_dir, config.checkpoint)
     if config.format not in FORMATS:
         raise ConfigError(f"--format={config.format!r} is not one of {', '.join(FORMATS)}")
     if config.precision not in PRECISIONS:

@@ -15,7 +15,7 @@ import sys
 from data_pipeline import recipe as recipe_lib
 from data_pipeline.files import write_json
 from data_pipeline.provenance import git_commit, package_versions
-from unet_industrial.config import ConfigError
+from unet_industrial.config import CHECKPOINTS, ConfigError
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.keras"
@@ -31,6 +31,21 @@ def default_run_dir(exec_mode, now=None):
     """runs/<exec_mode>-<UTC timestamp>, relative to the working directory."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return os.path.join("runs", f"{exec_mode}-{now:%Y%m%d-%H%M%S}")
+
+
+def check_run_folder(run_dir, checkpoint):
+    """Refuses a --run_dir that is not a folder, or a --checkpoint that is not a choice, in one line.
+
+    The shipped detector's folder is named as such, since a user who gave no
+    --run_dir did not name it.
+    """
+    if not os.path.isdir(run_dir):
+        if os.path.abspath(run_dir) == SHIPPED_RUN_DIR:
+            raise ConfigError(f"the shipped detector {run_dir} is missing from this installation; "
+                              "name a trained run with --run_dir")
+        raise ConfigError(f"--run_dir={run_dir!r} is not a folder")
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"--checkpoint={checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
 
 
 def checkpoint_path(run_dir, which):

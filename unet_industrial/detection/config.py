@@ -66,17 +66,11 @@ def validate(config):
     """
     if not config.run_dir:
         raise ConfigError("--run_dir is required")
-    if not os.path.isdir(config.run_dir):
-        if config.run_dir == run_files.SHIPPED_RUN_DIR:
-            raise ConfigError(f"the shipped detector {config.run_dir} is missing from this installation; "
-                              "name a trained run with --run_dir")
-        raise ConfigError(f"--run_dir={config.run_dir!r} is not a folder")
+    run_files.check_run_folder(config.run_dir, config.checkpoint)
     if not config.video:
         raise ConfigError("--video is required (a video file or a folder of videos)")
     if not os.path.exists(config.video):
         raise ConfigError(f"--video={config.video!r} does not exist")
-    if config.checkpoint not in CHECKPOINTS:
-        raise ConfigError(f"--checkpoint={config.checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
     # As `inference.load` will look ("best" falls back to "last"), but before Keras loads.
     usable = CHECKPOINTS if config.checkpoint == "best" else (config.checkpoint,)
     if not any(os.path.exists(run_files.checkpoint_path(config.run_dir, which)) for which in usable):

@@ -45,7 +45,7 @@ from werkzeug.wrappers import Request, Response
 
 from data_pipeline import video
 from unet_industrial import run_files
-from unet_industrial.config import CHECKPOINTS, ConfigError
+from unet_industrial.config import ConfigError
 from unet_industrial.serving import jobs
 
 MB = 1024 * 1024
@@ -104,13 +104,7 @@ def validate(config):
     Raises:
       ConfigError: naming the first problem.
     """
-    if not os.path.isdir(config.run_dir):
-        shipped = config.run_dir == run_files.SHIPPED_RUN_DIR
-        shipped = " (the shipped detector is not installed)" if shipped else ""
-        raise ConfigError(f"--run_dir={config.run_dir!r} is not a folder{shipped}; "
-                          "pass a trained, calibrated run")
-    if config.checkpoint not in CHECKPOINTS:
-        raise ConfigError(f"--checkpoint={config.checkpoint!r} is not one of {', '.join(CHECKPOINTS)}")
+    run_files.check_run_folder(config.run_dir, config.checkpoint)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"--port={config.port} must be between 0 and 65535")
     if config.max_upload_mb < 1:
