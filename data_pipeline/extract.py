@@ -134,7 +134,8 @@ class Decoded:
 
 
 def decode_for_tracking(path, indices, timer, max_side=DETECTION_MAX_SIDE, held_bytes=0):
-    """Decodes the sampled frames once: a detection-size copy of each, and the full frames that fit `held_bytes`.
+    """Decodes the sampled frames once: a detection-size copy of each, and the full frames
+    that fit `held_bytes`.
 
     Raises:
       video.VideoError: for a file that cannot be read or has no decodable frame.
@@ -181,14 +182,16 @@ def track_decoded(decoded, config, timer):
     """
     kept, scale, (height, width) = decoded.indices, decoded.scale, decoded.shape
     with timer.stage("detect"):
-        tracks = faces.track_all_faces(decoded.small_frames, detect_every=detection_step(kept, config.detect_every),
+        tracks = faces.track_all_faces(decoded.small_frames,
+                                       detect_every=detection_step(kept, config.detect_every),
                                        frame_indices=kept, max_faces=None if config.all_faces else 1)
     found = collections.defaultdict(list)
     for number, boxes in enumerate(tracks):
         for index, box in zip(kept, boxes):
             if box is not None:
                 full = tuple(coordinate / scale for coordinate in box)
-                found[index].append(Face(number, full, faces.square_box(full, config.crop_scale, height, width)))
+                found[index].append(Face(number, full,
+                                         faces.square_box(full, config.crop_scale, height, width)))
     return dict(found)
 
 

@@ -47,5 +47,6 @@ def model_range_to_unit(images):
 
 
 def to_model_input(crops, image_size, channels):
-    """Stored RGB crops (uint8, any side) to the model's input: float32 in [-1, 1], resized, in its channels."""
+    """Stored RGB crops (uint8, any side) to the model's input: float32 in [-1, 1], resized,
+    in its channels."""
     return unit_to_model_range(to_unit_range(crops, image_size, channels))

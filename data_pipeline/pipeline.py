@@ -47,8 +47,8 @@ def _check_reuse(config, out_dir):
         previous = _read_own_json(options_path)
         if previous != json.loads(json.dumps(options)):
             changed = sorted(k for k in options if previous.get(k) != json.loads(json.dumps(options[k])))
-            raise PrepareError(f"--out_dir={out_dir!r} was prepared with other options ({', '.join(changed)}); "
-                               "use a new --out_dir")
+            raise PrepareError(f"--out_dir={out_dir!r} was prepared with other options "
+                               f"({', '.join(changed)}); use a new --out_dir")
     else:
         files.write_json(options_path, options)
 
@@ -68,7 +68,8 @@ def _counts(results):
             videos[result["split"]]["label_only"] += 1
         examples[result["split"]]["total"] += result["examples"]
         videos[result["split"]]["total"] += 1
-    return {"examples": {k: dict(v) for k, v in examples.items()}, "videos": {k: dict(v) for k, v in videos.items()}}
+    return {"examples": {k: dict(v) for k, v in examples.items()},
+            "videos": {k: dict(v) for k, v in videos.items()}}
 
 
 def _speed(results):

@@ -69,7 +69,8 @@ def decode_record(features, image_size, channels):
     image = model_input.to_unit_range(crop, image_size, channels)
     mask = tf.io.decode_png(features[schema.MASK], channels=1)
     mask = tf.cast(tf.image.resize(mask, [image_size, image_size], method="nearest") > 0, tf.float32)
-    return tf.ensure_shape(image, [image_size, image_size, channels]), tf.ensure_shape(mask, [image_size, image_size, 1])
+    return (tf.ensure_shape(image, [image_size, image_size, channels]),
+            tf.ensure_shape(mask, [image_size, image_size, 1]))
 
 
 def _affine(image, mask, seed):
@@ -239,7 +240,8 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
         # One independent stateless seed per example, drawn from the run's seed.
         seeds = tf.data.Dataset.random(seed=seed).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, example_seed: augment(*pair, example_seed, augmentation), num_parallel_calls=autotune)
+            lambda pair, example_seed: augment(*pair, example_seed, augmentation),
+            num_parallel_calls=autotune)
     dataset = dataset.map(lambda image, mask: (model_input.unit_to_model_range(image), mask),
                           num_parallel_calls=autotune)
     dataset = dataset.batch(batch_size, drop_remainder=training)

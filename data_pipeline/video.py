@@ -56,7 +56,8 @@ def probe(path):
     capture = _open(path)
     try:
         info = VideoInfo(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), float(capture.get(cv2.CAP_PROP_FPS)),
-                         int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+                         int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                         int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     finally:
         capture.release()
     if info.frame_count <= 0 or info.width <= 0 or info.height <= 0:
@@ -216,7 +217,8 @@ def plan_pair(fake_path, original_path, frames_per_video=32, frame_stride=0):
         "size_mismatch" when the fake is not the original's size or a centre cut of it.
     """
     fake_info, original_info = probe(fake_path), probe(original_path)
-    fake_size, original_size = (fake_info.width, fake_info.height), (original_info.width, original_info.height)
+    fake_size, original_size = ((fake_info.width, fake_info.height),
+                                (original_info.width, original_info.height))
     offset = centre_cut_offset(fake_size, original_size)
     if offset is None:
         raise VideoError("size_mismatch", f"{fake_info.width}x{fake_info.height} fake vs "

@@ -182,7 +182,8 @@ def test_the_classifier_learns_frame_labels_it_can_see(tmp_path):
         exec_mode="train_and_evaluate", model_kind="classifier", classifier="unet_encoder", input_size=32,
         batch_size=8, num_iter=30, save_every=30, learning_rate=1e-3, augmentation="none",
         train_pattern=write_shards(records, "train", 64, seed=0, fake_videos=True),
-        eval_pattern=write_shards(records, "val", 32, seed=1, fake_videos=True), run_dir=str(tmp_path / "run"))
+        eval_pattern=write_shards(records, "val", 32, seed=1, fake_videos=True),
+        run_dir=str(tmp_path / "run"))
     results = jobs.run(config, config.run_dir)
     assert results["auc"] > 0.95 and results["accuracy"] > 0.9, results
 

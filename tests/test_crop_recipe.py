@@ -55,7 +55,8 @@ def test_detect_cuts_what_prepare_cut_bit_for_bit(prepared):
     cut = detection.cut_faces(video_path, crop_recipe, extract.StageTimer())
     records = {int(r[schema.FRAME_INDEX]): r for r in read_records(out)}
     assert sorted(records) == cut.indices and len(records) == FRAMES
-    main_faces = [(index, face, crop) for (index, face), crop in zip(cut.owners, cut.crops) if face.number == 0]
+    main_faces = [(index, face, crop) for (index, face), crop in zip(cut.owners, cut.crops)
+                  if face.number == 0]
     assert len(main_faces) == FRAMES
     for index, face, crop in main_faces:
         record = records[index]

@@ -24,8 +24,8 @@ DFDC_PORTRAIT = os.path.join(REALDATA, "dfdc", "dfdc_train_part_0", "brtujopkby.
 FRAMES = 3
 VIDEO_THRESHOLD = 0.5
 # The recipe the tiny run's 32-pixel crops stand for: prepare's defaults but for the size and frame count.
-RECIPE = recipe.CropRecipe(image_size=32, crop_scale=1.3, frames_per_video=FRAMES, frame_stride=0, detect_every=4,
-                           detection_max_side=1280)
+RECIPE = recipe.CropRecipe(image_size=32, crop_scale=1.3, frames_per_video=FRAMES, frame_stride=0,
+                           detect_every=4, detection_max_side=1280)
 CALIBRATION = verdicts.Calibration(frame_score="mean", pixel_threshold=0.5, frame_threshold=0.5,
                                    aggregation="mean", video_threshold=VIDEO_THRESHOLD, frame={}, video={},
                                    checkpoint="last", data_pattern="tiny", crop_recipe=RECIPE.to_dict())

@@ -122,7 +122,8 @@ def test_the_docs_keep_a_flag_table():
     assert [(doc, job) for doc, job, _ in _flag_tables()] == [(os.path.join("docs", "training.md"), "train")]
 
 
-@pytest.mark.parametrize("doc, job, rows", _flag_tables(), ids=lambda value: value if isinstance(value, str) else "")
+@pytest.mark.parametrize("doc, job, rows", _flag_tables(),
+                         ids=lambda value: value if isinstance(value, str) else "")
 def test_a_flag_table_lists_every_flag_of_its_job_with_its_default(doc, job, rows):
     defined = _defined_flags(job)
     listed = [name for names, _ in rows for name in names]

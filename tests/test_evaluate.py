@@ -304,7 +304,8 @@ def test_label_only_fakes_count_in_frame_and_video_figures_never_in_pixel_ones(t
     run_dir = str(tmp_path / "run")
     shutil.copytree(evaluated, run_dir)
     clean = _load_report(os.path.join(run_dir, "eval", "test", "report.json"))
-    report = evaluation.evaluate(evaluation.EvalConfig(run_dir=run_dir, data_pattern=pattern, split="orphans"))
+    report = evaluation.evaluate(evaluation.EvalConfig(run_dir=run_dir, data_pattern=pattern,
+                                                       split="orphans"))
     assert report["counts"]["videos"] == {"real": clean["counts"]["videos"]["real"],
                                           "fake": clean["counts"]["videos"]["fake"] + 1}
     assert report["video"]["num_fake"] == report["counts"]["videos"]["fake"]

@@ -114,7 +114,8 @@ def test_celebdf_test_list_and_labels(tmp_path):
     _touch(root, "Celeb-real/id1_0001.mp4")
     _touch(root, "YouTube-real/00004.mp4")
     _touch(root, "Celeb-synthesis/id0_id1_0000.mp4")
-    (tmp_path / "List_of_testing_videos.txt").write_text("1 Celeb-real/id1_0001.mp4\n0 Celeb-synthesis/id0_id1_0000.mp4\n")
+    (tmp_path / "List_of_testing_videos.txt").write_text("1 Celeb-real/id1_0001.mp4\n"
+                                                         "0 Celeb-synthesis/id0_id1_0000.mp4\n")
     items = {item.video_id: item for item in layouts.scan("celebdf", root).items}
     assert items[os.path.join("Celeb-real", "id1_0001.mp4")].split == "test"
     fake = items[os.path.join("Celeb-synthesis", "id0_id1_0000.mp4")]
@@ -128,12 +129,14 @@ def test_plain_folder(tmp_path):
     for name in ("a.mp4", "sub/b.MOV", "notes.txt", "sub/c.avi"):
         _touch(root, name)
     items = layouts.scan("folder", root).items
-    assert [item.video_id for item in items] == ["a.mp4", os.path.join("sub", "b.MOV"), os.path.join("sub", "c.avi")]
+    assert [item.video_id for item in items] == ["a.mp4", os.path.join("sub", "b.MOV"),
+                                                 os.path.join("sub", "c.avi")]
     assert {item.label for item in items} == {-1}
 
 
 @pytest.mark.parametrize("layout, message", [
-    ("ffpp", r"not a FaceForensics\+\+ root"), ("dfdc", "not a DFDC root"), ("celebdf", "not a Celeb-DF root")])
+    ("ffpp", r"not a FaceForensics\+\+ root"), ("dfdc", "not a DFDC root"),
+    ("celebdf", "not a Celeb-DF root")])
 def test_wrong_layout_is_named(tmp_path, layout, message):
     with pytest.raises(layouts.LayoutError, match=message):
         layouts.scan(layout, str(tmp_path))

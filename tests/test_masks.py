@@ -178,8 +178,8 @@ def test_mask_quality_rejects_a_missing_folder(tmp_path):
 
 def test_synthetic_corpus_quality_meets_the_lossless_target(tmp_path):
     """fake_mask against the generator's true masks, measured as `mask_quality --synthetic_dir` does."""
-    synthetic.generate(str(tmp_path), num_originals=6, methods=("Deepfakes", "FaceSwap"), compressions=("c0",),
-                       seconds=0.4, progress=False)
+    synthetic.generate(str(tmp_path), num_originals=6, methods=("Deepfakes", "FaceSwap"),
+                       compressions=("c0",), seconds=0.4, progress=False)
     rows = mask_quality.evaluate_synthetic(str(tmp_path), frames_per_video=2)
     assert {(row[0], row[1]) for row in rows} == {("c0", "Deepfakes"), ("c0", "FaceSwap")}
     assert len(rows) == 2 * 6 * 2  # every fake has a face in both frames

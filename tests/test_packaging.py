@@ -13,14 +13,14 @@ from unet_industrial import inference, packaging, run_files, trainer, verdicts
 from unet_industrial.config import ConfigError
 
 SIZE = 32
-RECIPE = recipe.CropRecipe(image_size=SIZE, crop_scale=1.3, frames_per_video=4, frame_stride=0, detect_every=4,
-                           detection_max_side=1280)
+RECIPE = recipe.CropRecipe(image_size=SIZE, crop_scale=1.3, frames_per_video=4, frame_stride=0,
+                           detect_every=4, detection_max_side=1280)
 
 
 def _calibration(crop_recipe):
-    return verdicts.Calibration(frame_score="mean", pixel_threshold=0.5, frame_threshold=0.5, aggregation="mean",
-                                video_threshold=0.5, frame={}, video={}, checkpoint="best", data_pattern="val",
-                                crop_recipe=crop_recipe)
+    return verdicts.Calibration(frame_score="mean", pixel_threshold=0.5, frame_threshold=0.5,
+                                aggregation="mean", video_threshold=0.5, frame={}, video={},
+                                checkpoint="best", data_pattern="val", crop_recipe=crop_recipe)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,8 @@ def test_a_package_is_refused_over_files_or_without_a_recipe(run_dir, tmp_path):
 
 def test_the_command_line_packages_a_run(run_dir, tmp_path):
     out = tmp_path / "cli"
-    result = run_module("unet_industrial.package_run", f"--run_dir={run_dir}", f"--out_dir={out}", timeout=300)
+    result = run_module("unet_industrial.package_run", f"--run_dir={run_dir}", f"--out_dir={out}",
+                        timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"wrote {run_files.checkpoint_path(str(out), 'best')}"
     assert sorted(os.listdir(out)) == ["calibration.json", "checkpoints", "config.json"]

@@ -162,7 +162,8 @@ def test_bad_inputs_are_logged_skips_and_the_run_goes_on(tmp_path, messy_dfdc):
 def test_same_records_whatever_the_worker_count_and_reruns_resume(tmp_path, messy_dfdc):
     one, two = tmp_path / "one", tmp_path / "two"
     assert _prepare(one, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST).returncode == 0
-    assert _prepare(two, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST, "--num_workers=2").returncode == 0
+    assert _prepare(two, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST,
+                    "--num_workers=2").returncode == 0
     shards = sorted(name for name in os.listdir(one) if name.endswith(".tfrecord"))
     assert shards == sorted(name for name in os.listdir(two) if name.endswith(".tfrecord"))
     for name in shards:
@@ -229,8 +230,8 @@ def test_all_faces_gives_one_record_per_face(tmp_path, face_frames):
 
 def test_provided_masks_are_cut_with_the_face(tmp_path):
     corpus = tmp_path / "corpus"
-    synthetic.generate(str(corpus), num_originals=6, methods=("Deepfakes",), compressions=("c23",), seconds=0.4,
-                       progress=False)
+    synthetic.generate(str(corpus), num_originals=6, methods=("Deepfakes",), compressions=("c23",),
+                       seconds=0.4, progress=False)
     out_dir = tmp_path / "out"
     result = _prepare(out_dir, "--layout=ffpp", f"--data_dir={corpus}", *FAST, "--mask_source=provided")
     assert result.returncode == 0, result.stderr

@@ -21,7 +21,8 @@ DICE_BAR = 0.8
 
 
 def _examples(count, seed, fake_only=False):
-    """(images in [-1, 1], masks) of `count` 32x32 crops; every other one real (empty mask) unless fake_only."""
+    """(images in [-1, 1], masks) of `count` 32x32 crops; every other one real (empty mask)
+    unless fake_only."""
     rng = np.random.default_rng(seed)
     pairs = [make_face_like_example(rng, SIZE, fake=fake_only or index % 2 == 0) for index in range(count)]
     images = np.stack([image for image, _ in pairs]).astype(np.float32) / 127.5 - 1.0

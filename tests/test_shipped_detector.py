@@ -1,4 +1,5 @@
-"""The detector that ships in the package: its files, its recipe, and its verdicts on the held-out 519 pair."""
+"""The detector that ships in the package: its files, its recipe, and its verdicts on the
+held-out 519 pair."""
 
 import json
 import os
@@ -51,7 +52,8 @@ def test_the_shipped_detector_calls_the_held_out_pair_right(shipped):
     model, calibration = shipped
     fake, _ = detection.detect_video(FAKE, model, calibration)
     real, _ = detection.detect_video(ORIGINAL, model, calibration)
-    assert (fake.verdict, real.verdict) == ("fake", "real"), (fake.score, real.score, calibration.video_threshold)
+    assert (fake.verdict, real.verdict) == ("fake", "real"), (fake.score, real.score,
+                                                              calibration.video_threshold)
     assert fake.frames_with_face == real.frames_with_face == calibration.recipe.frames_per_video
 
 

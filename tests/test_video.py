@@ -125,10 +125,12 @@ def _truncated(tmp_path):
 
 @pytest.mark.parametrize("make, reasons", [
     (lambda tmp: str(tmp / "missing.mp4"), {"unreadable_video"}),
-    (lambda tmp: (tmp / "empty.mp4").write_bytes(b"") or str(tmp / "empty.mp4"), {"unreadable_video", "empty_video"}),
+    (lambda tmp: (tmp / "empty.mp4").write_bytes(b"") or str(tmp / "empty.mp4"),
+     {"unreadable_video", "empty_video"}),
     (lambda tmp: (tmp / "text.mp4").write_text("not a video\n" * 50) or str(tmp / "text.mp4"),
      {"unreadable_video", "empty_video"}),
-    (lambda tmp: os.symlink(tmp / "nowhere.mp4", tmp / "broken.mp4") or str(tmp / "broken.mp4"), {"unreadable_video"}),
+    (lambda tmp: os.symlink(tmp / "nowhere.mp4", tmp / "broken.mp4") or str(tmp / "broken.mp4"),
+     {"unreadable_video"}),
 ])
 def test_bad_files_raise_a_video_error_with_a_reason(tmp_path, make, reasons):
     with pytest.raises(video.VideoError) as error:

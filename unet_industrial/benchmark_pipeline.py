@@ -46,7 +46,8 @@ class PipelineBenchmarkConfig:
 
 
 def write_large_video(path, side, frames):
-    """A side x side H.264 video of `frames` frames, the astronaut's face pasted at a different place in each."""
+    """A side x side H.264 video of `frames` frames, the astronaut's face pasted at a different
+    place in each."""
     import cv2
     import numpy as np
     import skimage.data
@@ -73,7 +74,8 @@ def cpu_seconds():
 
 
 def run(config, report=print):
-    """Detects on each video with the run's model loaded once and reports seconds per stage and peak memory."""
+    """Detects on each video with the run's model loaded once and reports seconds per stage and
+    peak memory."""
     from unet_industrial import detection, inference, verdicts
 
     videos = list(config.videos)

@@ -27,7 +27,8 @@ _D = end_to_end.DemoConfig(workdir="")
 
 flags.DEFINE_string("workdir", "", "Folder for everything the demo makes; default runs/demo-<UTC time>.")
 flags.DEFINE_integer("num_originals", _D.num_originals,
-                     "Originals of the synthetic corpus (even, 6-86: the photographs in which MTCNN finds a face).")
+                     "Originals of the synthetic corpus "
+                     "(even, 6-86: the photographs in which MTCNN finds a face).")
 flags.DEFINE_integer("num_iter", _D.num_iter, "Training steps.")
 flags.DEFINE_integer("image_size", _D.image_size, "Face crop side and model input (a multiple of 16).")
 flags.DEFINE_integer("num_workers", _D.num_workers, "Preparation processes.")

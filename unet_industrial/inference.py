@@ -1,4 +1,5 @@
-"""A trained run's model for prediction: loading a checkpoint and turning face crops into fake-pixel probabilities.
+"""A trained run's model for prediction: loading a checkpoint and turning face crops into
+fake-pixel probabilities.
 
 Shared by evaluation and detection, so both feed the model exactly as
 training did (pixels in [-1, 1], the run's input size and channels).
@@ -132,12 +133,14 @@ def load(run_dir, checkpoint="best"):
         raise ConfigError(f"{run_dir} has no trained model ({os.path.relpath(path, run_dir)} is missing)")
     # Keras reports a file that is not a zip archive as "File not found".
     if not zipfile.is_zipfile(path):
-        raise ConfigError(f"{path} is not a readable Keras model: not a .keras archive (corrupt or cut short)")
+        raise ConfigError(f"{path} is not a readable Keras model: "
+                          "not a .keras archive (corrupt or cut short)")
     try:
         model = keras.saving.load_model(path, compile=False)
     except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
         reason = " ".join(str(error).split())[:200]
-        raise ConfigError(f"{path} is not a readable Keras model ({type(error).__name__}: {reason})") from error
+        raise ConfigError(f"{path} is not a readable Keras model "
+                          f"({type(error).__name__}: {reason})") from error
     shape = model.input_shape
     if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] and shape[1] == shape[2]
             and shape[3] in (1, 3)):
@@ -147,7 +150,8 @@ def load(run_dir, checkpoint="best"):
     expected = (trained_on.get("input_size", size), trained_on.get("input_channels", channels))
     if (size, channels) != expected:
         raise ConfigError(f"{path} takes {size}x{size}x{channels} input, but {run_dir} was trained on "
-                          f"{expected[0]}x{expected[0]}x{expected[1]} crops: the file is not this run's model")
+                          f"{expected[0]}x{expected[0]}x{expected[1]} crops: "
+                          "the file is not this run's model")
     # A segmenter's output is (batch, height, width, 1), a classifier's (batch, 1).
     kind = "segmenter" if len(model.output_shape) == 4 else "classifier"
     state_path = run_files.train_state_path(run_dir)

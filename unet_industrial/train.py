@@ -67,7 +67,8 @@ flags.DEFINE_float("weight_decay", _D.weight_decay, "L2 coefficient on every var
 flags.DEFINE_enum("loss_fn_name", _D.loss_fn_name, config_lib.LOSSES,
                   "adaptive (Dice below 0.3, else cross-entropy), bce, dice or jaccard.")
 flags.DEFINE_enum("augmentation", _D.augmentation, config_lib.AUGMENTATIONS,
-                  "faces (flip, small affine, colour, blur, noise, JPEG 60-100), reference (flips, rot90), none.")
+                  "faces (flip, small affine, colour, blur, noise, JPEG 60-100), "
+                  "reference (flips, rot90), none.")
 flags.DEFINE_bool("balance_classes", _D.balance_classes, "Draw real and fake training examples 50/50.")
 flags.DEFINE_enum("pseudo_fakes", _D.pseudo_fakes, config_lib.PSEUDO_FAKES,
                   "sbi: replace real training crops by self-blended pseudo-fakes made on the fly, with "

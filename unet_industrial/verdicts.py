@@ -1,8 +1,8 @@
 """From predicted masks to frame and video verdicts, and the thresholds that make them.
 
 A frame's score is how much of its face crop the model calls fake
-(`frame_scores`; a classifier's is its own probability for the crop); a video's score aggregates its frames' scores
-(`video_score`). Both are turned into verdicts by thresholds calibrated on
+(`frame_scores`; a classifier's is its own probability for the crop); a video's score
+aggregates its frames' scores (`video_score`). Both are turned into verdicts by thresholds calibrated on
 the validation split (`calibrate_threshold`) and stored with the run
 (`Calibration`), so evaluation and detection use the same rule.
 

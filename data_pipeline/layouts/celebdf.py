@@ -41,6 +41,7 @@ def read_celebdf(data_dir):
                 continue
             items.append(VideoItem(
                 video_id=relative, path=path, label=label, method="celebdf" if label == FAKE else "original",
-                split="test" if relative in tested else ("train" if hash_split(identity) == "train" else "val"),
+                split="test" if relative in tested
+                else ("train" if hash_split(identity) == "train" else "val"),
                 identity=identity))
     return Scan(items, skipped)

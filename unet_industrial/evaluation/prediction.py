@@ -107,8 +107,8 @@ def predict(trained, data_pattern, settings, batch_size, degradation=None):
                 # At most one crop per video, so that the overlays show several videos.
                 video_id = values["video_id"][i]
                 if len(chosen) < OVERLAY_EXAMPLES // 2 and all(e["video_id"] != video_id for e in chosen):
-                    chosen.append({"image": model_input.model_range_to_unit(batch["image"][i]), "mask": true[i],
-                                   "probability": probabilities[i], "label": int(label),
+                    chosen.append({"image": model_input.model_range_to_unit(batch["image"][i]),
+                                   "mask": true[i], "probability": probabilities[i], "label": int(label),
                                    **{name: values[name][i] for name in ("video_id", "frame_index", "method",
                                                                           "score")}})
         now = time.monotonic()

@@ -102,8 +102,8 @@ def validate(config):
     if not config.run_dir:
         raise ConfigError("--run_dir of a trained run is required")
     if config.shipped and config.calibrate:
-        raise ConfigError("the shipped detector's calibration is part of the package and is not recalibrated; "
-                          "copy its folder to runs/ and pass that as --run_dir")
+        raise ConfigError("the shipped detector's calibration is part of the package and is not "
+                          "recalibrated; copy its folder to runs/ and pass that as --run_dir")
     if not os.path.isdir(config.run_dir):
         raise ConfigError(f"--run_dir={config.run_dir!r} is not a folder")
     # Checked before the calibration, whose absence would otherwise be reported first.
