@@ -23,7 +23,7 @@ demo: $(VENV)/.runtime-installed
 
 # Two pytest-xdist workers, each given whole test files: module fixtures are
 # built once, and the graph tracing that dominates the suite runs on one core
-# per process (7 rather than 13.5 minutes on 2 cores). pytest's exit 5, no
+# per process (the suite's time: BENCHMARKS.md). pytest's exit 5, no
 # tests collected, is a loud warning rather than a failure; it is handled here
 # because make turns every failing status into its own 2.
 PYTEST_WORKERS ?= 2
