@@ -77,7 +77,17 @@ def from_manifest(manifest_path):
 
 def manifest_beside(file_pattern):
     """The manifest.json in the folder of a records pattern, or None where there is none (or it is remote)."""
-    if "://" in file_pattern:
+    if not file_pattern or "://" in file_pattern:
         return None
     path = os.path.join(os.path.dirname(os.path.expanduser(file_pattern)), "manifest.json")
     return path if os.path.isfile(path) else None
+
+
+def of_records(file_pattern):
+    """The crop recipe of the records a pattern names (their manifest.json's); None without one.
+
+    Raises:
+      RecipeError: for a manifest that cannot be read or holds a malformed recipe.
+    """
+    manifest = manifest_beside(file_pattern)
+    return from_manifest(manifest) if manifest else None

@@ -279,8 +279,8 @@ def _check_selection_against_manifest(config):
     """
     selections = {"method": ("train_methods", config.train_method_list),
                   "compression": ("train_compressions", config.train_compression_list)}
-    manifest_path = os.path.join(os.path.dirname(os.path.expanduser(config.train_pattern)), "manifest.json")
-    if not any(values for _, values in selections.values()) or not os.path.isfile(manifest_path):
+    manifest_path = recipe_lib.manifest_beside(config.train_pattern)
+    if not any(values for _, values in selections.values()) or manifest_path is None:
         return
     with open(manifest_path) as f:
         manifest = json.load(f)
@@ -298,13 +298,11 @@ def _check_same_recipe(config):
     The best checkpoint is picked on the evaluation records, and calibration
     and detect later follow one recipe: two would leave one of them wrong.
     """
-    recipes = {}
-    for flag in ("train_pattern", "eval_pattern"):
-        manifest = recipe_lib.manifest_beside(getattr(config, flag))
-        try:
-            recipes[flag] = recipe_lib.from_manifest(manifest) if manifest else None
-        except recipe_lib.RecipeError as error:
-            raise ConfigError(str(error)) from error
+    try:
+        recipes = {flag: recipe_lib.of_records(getattr(config, flag))
+                   for flag in ("train_pattern", "eval_pattern")}
+    except recipe_lib.RecipeError as error:
+        raise ConfigError(str(error)) from error
     if None not in recipes.values() and recipes["train_pattern"] != recipes["eval_pattern"]:
         raise ConfigError(f"--train_pattern and --eval_pattern were prepared with different crop recipes "
                           f"({recipes['train_pattern']} against {recipes['eval_pattern']}); prepare both "

@@ -87,7 +87,7 @@ def crop_size(run_dir, trained, calibration):
 
     The recipe is the calibration's, else the one training copied into the run (as `detection.with_recipe`).
     """
-    recipe = calibration.recipe or run_files.crop_recipe(run_dir)
+    recipe = run_files.crop_recipe(run_dir, calibration)
     return recipe.image_size if recipe else trained.input_size
 
 

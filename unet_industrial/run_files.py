@@ -119,11 +119,18 @@ def saved_config(run_dir):
         raise ConfigError(f"cannot read the saved configuration {path}: {error}") from error
 
 
-def crop_recipe(run_dir):
-    """The crop recipe training copied into a run's config.json, as a CropRecipe; None if it has none."""
-    record = read_json(os.path.join(run_dir, CONFIG)) if os.path.exists(os.path.join(run_dir, CONFIG)) else {}
-    stored = record.get(recipe_lib.RECIPE_KEY)
-    return None if stored is None else recipe_lib.CropRecipe.from_dict(stored, os.path.join(run_dir, CONFIG))
+def crop_recipe(run_dir, calibration=None):
+    """The crop recipe a run's crops are cut by, as a CropRecipe; None if it records none.
+
+    It is the calibration's (a `verdicts.Calibration`) when given and holding
+    one, else the one training copied into the run's config.json (a
+    calibration written before recipes were kept has none).
+    """
+    if calibration is not None and calibration.recipe is not None:
+        return calibration.recipe
+    path = os.path.join(run_dir, CONFIG)
+    stored = read_json(path).get(recipe_lib.RECIPE_KEY) if os.path.exists(path) else None
+    return None if stored is None else recipe_lib.CropRecipe.from_dict(stored, path)
 
 
 def model_kind(run_dir):

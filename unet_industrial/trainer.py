@@ -336,8 +336,7 @@ def _resumed_best(run_dir, global_batch_size):
 
 def _records_recipe(config):
     """The crop recipe of the training records (their manifest.json's), as a dict; None without one."""
-    manifest = recipe_lib.manifest_beside(config.train_pattern) if config.train_pattern else None
-    found = recipe_lib.from_manifest(manifest) if manifest else None
+    found = recipe_lib.of_records(config.train_pattern)
     return None if found is None else found.to_dict()
 
 

@@ -107,20 +107,16 @@ def with_recipe(run_dir, calibration, frames_per_video=0):
     Raises:
       ConfigError: for a run without a recipe, or another frame count.
     """
-    recipe = calibration.recipe
+    recipe = run_files.crop_recipe(run_dir, calibration)
     if recipe is None:
-        stored = run_files.crop_recipe(run_dir)
-        if stored is None:
-            raise ConfigError(f"{run_dir} records no crop recipe (its records were prepared before recipes "
-                              "were kept): detect cannot know how its crops were cut; prepare the data "
-                              "again and retrain, or recalibrate on records with a manifest.json")
-        calibration = dataclasses.replace(calibration, crop_recipe=stored.to_dict())
-        recipe = stored
+        raise ConfigError(f"{run_dir} records no crop recipe (its records were prepared before recipes "
+                          "were kept): detect cannot know how its crops were cut; prepare the data "
+                          "again and retrain, or recalibrate on records with a manifest.json")
     if frames_per_video and frames_per_video != recipe.frames_per_video:
         raise ConfigError(f"--frames_per_video={frames_per_video} differs from the {recipe.frames_per_video} "
                           f"frames per video that {run_dir} was calibrated on (its video threshold holds for "
                           "that count); leave --frames_per_video out")
-    return calibration
+    return dataclasses.replace(calibration, crop_recipe=recipe.to_dict())
 
 
 def find_videos(path):

@@ -24,11 +24,9 @@ def records_recipe(config, calibration):
         the calibration (or, calibrating, the run's training records): the
         model would be judged on crops cut otherwise than it learned and detect cuts.
     """
-    manifest = recipe_lib.manifest_beside(config.data_pattern)
     try:
-        data = recipe_lib.from_manifest(manifest) if manifest else None
-        expected = (calibration.recipe if calibration is not None else None) or \
-            run_files.crop_recipe(config.run_dir)
+        data = recipe_lib.of_records(config.data_pattern)
+        expected = run_files.crop_recipe(config.run_dir, calibration)
     except recipe_lib.RecipeError as error:
         raise ConfigError(str(error)) from error
     if data is not None and expected is not None and data != expected:
