@@ -94,6 +94,25 @@ def _score_crops(model, calibration, crops, keep_areas):
     return scores, areas
 
 
+def json_report(run_dir, model, calibration, results):
+    """The JSON report detect writes (--json_out), and serve returns.
+
+    Args:
+      run_dir: the run folder.
+      model: its `inference.TrainedModel`.
+      calibration: the calibration with its crop recipe (`with_recipe`).
+      results: the VideoResults.
+
+    Returns:
+      A dict: the run, checkpoint and its step, the calibration, the frames
+      per video, and each video's record.
+    """
+    return {"run_dir": run_dir, "checkpoint": model.checkpoint, "checkpoint_step": model.step,
+            "calibration": dataclasses.asdict(calibration),
+            "frames_per_video": calibration.recipe.frames_per_video,
+            "videos": [result.record() for result in results]}
+
+
 def _overlay_path(config, relative):
     """Where a video's overlay goes: the flag's file, or the video's relative path under the flag's folder."""
     if not os.path.isdir(config.video):
@@ -182,11 +201,7 @@ def detect(config, report=print):
             report(f"wrote {overlay_path}")
         results.append(result)
     if config.json_out:
-        files.write_json(config.json_out, {
-            "run_dir": config.run_dir, "checkpoint": model.checkpoint, "checkpoint_step": model.step,
-            "calibration": dataclasses.asdict(calibration),
-            "frames_per_video": calibration.recipe.frames_per_video,
-            "videos": [result.record() for result in results]})
+        files.write_json(config.json_out, json_report(config.run_dir, model, calibration, results))
         report(f"wrote {config.json_out}")
     if config.csv_out:
         files.atomic_write(config.csv_out, _csv_text(results))

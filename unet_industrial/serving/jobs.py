@@ -153,12 +153,9 @@ class Detector:
         The video's `path` is the uploaded file's name, the run its folder's
         name and the checkpoint its path inside the run.
         """
-        record = {"run_dir": os.path.basename(os.path.normpath(self.run_dir)),
-                  "checkpoint": os.path.relpath(self.model.checkpoint, self.run_dir),
-                  "checkpoint_step": self.model.step,
-                  "calibration": dataclasses.asdict(self.calibration),
-                  "frames_per_video": self.frames_per_video,
-                  "videos": [result.record()]}
+        record = detection.json_report(self.run_dir, self.model, self.calibration, [result])
+        record.update(run_dir=os.path.basename(os.path.normpath(self.run_dir)),
+                      checkpoint=os.path.relpath(self.model.checkpoint, self.run_dir))
         return json.loads(json.dumps(record, default=_plain))
 
     def run(self, job, progress):
