@@ -167,10 +167,10 @@ def full_frames(decoded):
         if index in decoded.held:
             yield index, decoded.held.pop(index)
             continue
-        frame = next(again, None)
-        if frame is None:
+        decoded_again = next(again, None)
+        if decoded_again is None:
             return
-        yield frame
+        yield decoded_again
 
 
 def track_decoded(decoded, config, timer):
@@ -356,8 +356,9 @@ def extract_video(item, write, config):
     try:
         plan = _plan(item, config)
         result["note"] = plan.note
-        # A fake's faces are found on its original (pixel-aligned crops); a label-only fake's on itself.
-        tracked_path = item.original_path if item.label == FAKE and item.original_path else item.path
+        # A fake's faces are found on its original (pixel-aligned crops); a real video's or a
+        # label-only fake's on itself (a real video's original_path is its own path, or None).
+        tracked_path = item.original_path or item.path
         found, decoded = cached_track(tracked_path, plan.indices, config, timer, HELD_FRAMES_BYTES)
         found = in_fake_frame(found, plan, config.crop_scale)
         frames = _frames_to_crop(item, plan, decoded)

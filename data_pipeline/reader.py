@@ -58,14 +58,20 @@ def list_files(file_pattern):
     return files
 
 
-def decode_record(features, image_size, channels):
+def decode_crop(features):
+    """The stored face crop of parsed features, RGB uint8 at its stored size."""
+    return tf.io.decode_image(features[schema.IMAGE], channels=3, expand_animations=False)
+
+
+def decode_record(features, image_size, channels, crop=None):
     """Decodes parsed features to (image in [0, 1], mask in {0, 1}), both float32.
 
     The image goes through `model_input.to_unit_range` (resized when stored
     at another size, as inference resizes a crop cut at the recipe's size);
-    the mask is resized nearest, so it stays binary.
+    the mask is resized nearest, so it stays binary. `crop` is the stored
+    crop where the caller has decoded it already (`decode_crop`).
     """
-    crop = tf.io.decode_image(features[schema.IMAGE], channels=3, expand_animations=False)
+    crop = decode_crop(features) if crop is None else crop
     image = model_input.to_unit_range(crop, image_size, channels)
     mask = tf.io.decode_png(features[schema.MASK], channels=1)
     mask = tf.cast(tf.image.resize(mask, [image_size, image_size], method="nearest") > 0, tf.float32)
@@ -299,8 +305,8 @@ def make_prediction_dataset(file_pattern, *, image_size, channels, batch_size):
                 "face_number": schema.FACE_NUMBER, "mask_unknown": schema.MASK_UNKNOWN, "box": schema.BOX}
 
     def prepare(features):
-        image, mask = decode_record(features, image_size, channels)
-        crop = tf.io.decode_image(features[schema.IMAGE], channels=3, expand_animations=False)
+        crop = decode_crop(features)
+        image, mask = decode_record(features, image_size, channels, crop)
         return {"image": model_input.unit_to_model_range(image), "mask": mask, "crop": crop,
                 **{name: features[key] for name, key in metadata.items()}}
 
