@@ -344,6 +344,20 @@ def test_a_degraded_report_scores_the_degraded_crops_beside_the_clean_report(tmp
     assert changed > len(rows) // 2
 
 
+def test_the_rank_auc_is_scikit_learns_ties_included():
+    from unet_industrial.evaluation import figures
+
+    rng = np.random.default_rng(5)
+    for size in (2, 7, 60, 500):
+        labels = np.r_[0, 1, rng.integers(0, 2, size - 2)]
+        # Scores on a coarse grid, so that many are tied across and within the classes.
+        scores = rng.integers(0, 6, size) / 5.0
+        assert figures.rank_roc_auc(labels, scores) == pytest.approx(metrics.roc_auc_score(labels, scores),
+                                                                      abs=1e-12)
+    assert figures.rank_roc_auc([0, 1, 0, 1], [0.3, 0.3, 0.3, 0.3]) == 0.5
+    assert figures.rank_roc_auc([1, 0], [0.9, 0.1]) == 1.0 and figures.rank_roc_auc([1, 0], [0.1, 0.9]) == 0.0
+
+
 def test_the_auc_interval_resamples_whole_originals():
     # Four originals, each with the same two reals and two fakes: a draw of
     # whole originals always holds the same mix, so the AUC never moves; a

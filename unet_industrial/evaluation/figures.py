@@ -31,6 +31,30 @@ def _equal_error_rate(labels, scores):
     return (fpr[closest] + fnr[closest]) / 2.0
 
 
+def rank_roc_auc(labels, scores):
+    """ROC AUC from ranks (the Mann-Whitney U statistic): scikit-learn's roc_auc_score, tied scores included.
+
+    The bootstrap below computes a thousand AUCs per interval, and
+    scikit-learn's input validation costs about a hundred times the sum
+    of ranks itself.
+
+    Args:
+      labels: 1 = fake, 0 = real, both present.
+      scores: one per label.
+
+    Returns:
+      The probability that a random fake outscores a random real, ties counting one half.
+    """
+    labels, scores = np.asarray(labels, bool), np.asarray(scores, np.float64)
+    _, value_of_row, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    # Tied scores share the mean of the ranks (1-based) they span.
+    mean_ranks = np.cumsum(counts) - (counts - 1) / 2.0
+    num_fake = int(labels.sum())
+    num_real = labels.size - num_fake
+    rank_sum = mean_ranks[value_of_row][labels].sum()
+    return float((rank_sum - num_fake * (num_fake + 1) / 2.0) / (num_fake * num_real))
+
+
 def roc_auc_interval(labels, scores, groups, resamples=AUC_INTERVAL_RESAMPLES,
                      confidence=AUC_INTERVAL_CONFIDENCE, seed=0):
     """Percentile bootstrap interval of the ROC AUC, resampling whole groups (originals).
@@ -63,7 +87,7 @@ def roc_auc_interval(labels, scores, groups, resamples=AUC_INTERVAL_RESAMPLES,
     for _ in range(resamples):
         rows = np.concatenate([rows_of_group[g] for g in rng.integers(0, len(keys), len(keys))])
         if both_classes(labels[rows]):
-            aucs.append(metrics.roc_auc_score(labels[rows], scores[rows]))
+            aucs.append(rank_roc_auc(labels[rows], scores[rows]))
     if not aucs:
         return None
     tail = (1.0 - confidence) / 2.0 * 100.0
