@@ -183,7 +183,7 @@ def track_decoded(decoded, config, timer):
     kept, scale, (height, width) = decoded.indices, decoded.scale, decoded.shape
     with timer.stage("detect"):
         tracks = faces.track_all_faces(decoded.small_frames,
-                                       detect_every=detection_step(kept, config.detect_every),
+                                       detection_step=detection_step(kept, config.detect_every),
                                        frame_indices=kept, max_faces=None if config.all_faces else 1)
     found = collections.defaultdict(list)
     for number, boxes in enumerate(tracks):

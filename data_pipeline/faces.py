@@ -23,7 +23,7 @@ import numpy as np
 CROP_SCALE = 1.3
 # Detect on every frame unless told otherwise; videos read frame by frame can
 # afford a larger step (faces move little in a few frames at 25 fps).
-DETECT_EVERY = 1
+DETECTION_STEP = 1
 # MTCNN's confidence for real faces is almost always above 0.99; 0.9 drops
 # the occasional textured background patch without losing profile views.
 MIN_CONFIDENCE = 0.9
@@ -217,9 +217,9 @@ def box_in_crop(face_box, crop_box, size=None):
 # ---------------------------------------------------------------- tracking
 
 
-def _key_positions(count, detect_every):
+def _key_positions(count, detection_step):
     """Positions where detection runs: every k-th frame and always the last one."""
-    positions = list(range(0, count, detect_every))
+    positions = list(range(0, count, detection_step))
     if positions[-1] != count - 1:
         positions.append(count - 1)
     return positions
@@ -303,11 +303,11 @@ def smooth_boxes(boxes, times, sigma=SMOOTH_SIGMA):
     return smoothed
 
 
-def track_all_faces(frames, detect_every=DETECT_EVERY, detect=None, frame_indices=None, max_faces=None,
+def track_all_faces(frames, detection_step=DETECTION_STEP, detect=None, frame_indices=None, max_faces=None,
                     min_iou=MIN_TRACK_IOU, smooth_sigma=SMOOTH_SIGMA):
     """Face tracks through a sequence of frames, most prominent first.
 
-    Detection runs on every `detect_every`-th frame and on the last one. A
+    Detection runs on every `detection_step`-th frame and on the last one. A
     track starts from the largest, most confident detection not yet used
     (area x confidence, over all key frames) and is extended forwards and
     backwards by overlap (`MIN_TRACK_IOU`). Frames between two matched key
@@ -316,7 +316,7 @@ def track_all_faces(frames, detect_every=DETECT_EVERY, detect=None, frame_indice
 
     Args:
       frames: a sequence of frames of one video (RGB, gray or RGBA, uint8).
-      detect_every: detection step in frames of `frames`.
+      detection_step: detection step in frames of `frames`.
       detect: function from a list of frames to a list of `Detection` lists,
         one per frame; `detect_faces` (MTCNN) by default. Tests inject fakes.
       frame_indices: the frames' indices in the video, for interpolation and
@@ -331,18 +331,18 @@ def track_all_faces(frames, detect_every=DETECT_EVERY, detect=None, frame_indice
       has a face.
 
     Raises:
-      ValueError: for detect_every < 1, or frame_indices that are not one
+      ValueError: for detection_step < 1, or frame_indices that are not one
         increasing index per frame.
     """
     count = len(frames)
-    if detect_every < 1:
-        raise ValueError(f"detect_every must be at least 1, got {detect_every}")
+    if detection_step < 1:
+        raise ValueError(f"detection_step must be at least 1, got {detection_step}")
     times = list(range(count)) if frame_indices is None else list(frame_indices)
     if len(times) != count or any(b <= a for a, b in zip(times, times[1:])):
         raise ValueError(f"frame_indices must be {count} increasing numbers, got {times}")
     if count == 0:
         return []
-    positions = _key_positions(count, detect_every)
+    positions = _key_positions(count, detection_step)
     detections = (detect or detect_faces)([frames[i] for i in positions])
     claimed, tracks = set(), []
     while max_faces is None or len(tracks) < max_faces:
@@ -360,7 +360,7 @@ def track_all_faces(frames, detect_every=DETECT_EVERY, detect=None, frame_indice
     return tracks
 
 
-def track_faces(frames, detect_every=DETECT_EVERY, detect=None, frame_indices=None, min_iou=MIN_TRACK_IOU,
+def track_faces(frames, detection_step=DETECTION_STEP, detect=None, frame_indices=None, min_iou=MIN_TRACK_IOU,
                 smooth_sigma=SMOOTH_SIGMA):
     """The main face's box in each frame: the first track of `track_all_faces`.
 
@@ -369,6 +369,6 @@ def track_faces(frames, detect_every=DETECT_EVERY, detect=None, frame_indices=No
       face was not found; all None when no frame has a face (the caller
       skips the video as "no_face").
     """
-    tracks = track_all_faces(frames, detect_every, detect, frame_indices, max_faces=1, min_iou=min_iou,
+    tracks = track_all_faces(frames, detection_step, detect, frame_indices, max_faces=1, min_iou=min_iou,
                              smooth_sigma=smooth_sigma)
     return tracks[0] if tracks else [None] * len(frames)

@@ -56,7 +56,7 @@ def test_mtcnn_takes_gray_frames_and_ignores_tiny_ones(originals, detections):
 def test_track_faces_with_mtcnn_on_a_real_clip(originals):
     frame = originals["ex_original.png"]
     clip = [np.roll(frame, 2 * i, axis=1) for i in range(3)]
-    boxes = faces.track_faces(clip, detect_every=2, smooth_sigma=0)
+    boxes = faces.track_faces(clip, detection_step=2, smooth_sigma=0)
     assert all(box is not None for box in boxes)
     assert boxes[2][0] - boxes[0][0] == pytest.approx(4, abs=2)
 
@@ -145,7 +145,7 @@ def moving(i, speed=2.0):
 
 def test_tracker_detects_every_kth_frame_and_interpolates_linearly():
     detector = ScriptedDetector(lambda i: [(moving(i), 0.99)])
-    boxes = faces.track_faces(list(range(10)), detect_every=4, detect=detector, smooth_sigma=0)
+    boxes = faces.track_faces(list(range(10)), detection_step=4, detect=detector, smooth_sigma=0)
     assert detector.seen == [0, 4, 8, 9]  # the last frame is always detected
     for i, box in enumerate(boxes):
         assert box == pytest.approx(moving(i))
@@ -153,7 +153,7 @@ def test_tracker_detects_every_kth_frame_and_interpolates_linearly():
 
 def test_tracker_interpolates_in_video_time_for_sampled_frames():
     detector = ScriptedDetector(lambda i: [(moving(i, speed=0.5), 0.99)] if i in (0, 30) else [])
-    boxes = faces.track_faces([0, 10, 30], detect_every=2, detect=detector, frame_indices=[0, 10, 30])
+    boxes = faces.track_faces([0, 10, 30], detection_step=2, detect=detector, frame_indices=[0, 10, 30])
     assert detector.seen == [0, 30]
     # Frames 10 or more video frames apart are too far for the smoothing to mix them.
     assert boxes[0] == pytest.approx(moving(0, 0.5)) and boxes[2] == pytest.approx(moving(30, 0.5))
@@ -190,7 +190,7 @@ def test_tracker_gives_none_around_a_missed_detection_and_all_faces_on_request()
         return ([] if i == 4 else [(moving(i), 0.99)]) + [((300, 300, 330, 330), 0.95)]
 
     detector = ScriptedDetector(script)
-    tracks = faces.track_all_faces(list(range(9)), detect_every=2, detect=detector, smooth_sigma=0)
+    tracks = faces.track_all_faces(list(range(9)), detection_step=2, detect=detector, smooth_sigma=0)
     assert len(tracks) == 2
     main, second = tracks
     assert [box is None for box in main] == [False, False, False, True, True, True, False, False, False]
@@ -199,7 +199,7 @@ def test_tracker_gives_none_around_a_missed_detection_and_all_faces_on_request()
 
 def test_tracker_reports_no_face_anywhere():
     detector = ScriptedDetector(lambda i: [])
-    assert faces.track_faces(list(range(5)), detect_every=2, detect=detector) == [None] * 5
+    assert faces.track_faces(list(range(5)), detection_step=2, detect=detector) == [None] * 5
     assert faces.track_all_faces(list(range(5)), detect=detector) == []
     assert faces.track_faces([], detect=detector) == []
 
@@ -207,6 +207,6 @@ def test_tracker_reports_no_face_anywhere():
 def test_tracker_refuses_bad_arguments():
     detector = ScriptedDetector(lambda i: [])
     with pytest.raises(ValueError):
-        faces.track_faces([0, 1], detect_every=0, detect=detector)
+        faces.track_faces([0, 1], detection_step=0, detect=detector)
     with pytest.raises(ValueError):
         faces.track_faces([0, 1], detect=detector, frame_indices=[3, 3])
