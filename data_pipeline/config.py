@@ -8,7 +8,7 @@ from data_pipeline.layouts import COMPRESSIONS, FFPP_METHODS, READERS
 MASK_SOURCES = ("auto", "diff", "provided")
 IMAGE_FORMATS = ("png", "jpeg")
 # local: a process pool on this machine (shards.process_all); beam: an Apache Beam pipeline
-# (data_pipeline.beam_runner) on any Beam runner.
+# (data_pipeline.runners.beam) on any Beam runner.
 RUNNERS = ("local", "beam")
 
 

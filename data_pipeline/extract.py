@@ -20,7 +20,7 @@ import numpy as np
 
 from data_pipeline import faces, files, masks, schema, video
 from data_pipeline.layouts import FAKE
-from data_pipeline.shards import WORK_DIR
+from data_pipeline.runners.shards import WORK_DIR
 
 # MTCNN's cost grows with the pixel count; faces in larger frames are found
 # as well on a copy whose longer side is this long.

@@ -28,7 +28,7 @@ threshold misses them). `fake_mask` therefore
 Sizes below are in pixels of a 256-pixel face crop and scale with the face
 (`kernel_scale`): a face crop gives the same mask at its native size or
 resized, and a whole frame with its face box is treated like its crop. The
-defaults are measured by `python -m data_pipeline.mask_quality` (see
+defaults are measured by `python -m data_pipeline.tools.mask_quality` (see
 BENCHMARKS.md). Images are RGB (or gray), uint8, same shape.
 
 Known limits: a hard-edged paste is overshot by the SSIM window (about 3

@@ -15,7 +15,7 @@ requirements-beam.txt) on --beam_runner, Beam's pipeline options after `--`:
         --runner=beam --beam_runner=FlinkRunner -- --flink_master=HOST:8081 \
         --environment_type=EXTERNAL --environment_config=localhost:50000
 
-Input and output must then be on storage every Beam worker sees (see data_pipeline/beam_runner.py).
+Input and output must then be on storage every Beam worker sees (see data_pipeline/runners/beam.py).
 """
 
 import os
@@ -74,9 +74,9 @@ def main(argv):
     config = config_lib.PrepareConfig(**values)
     try:
         config_lib.validate(config)
-        from data_pipeline import pipeline  # TensorFlow and MTCNN load only for a valid command
+        from data_pipeline import preparation  # TensorFlow and MTCNN load only for a valid command
 
-        manifest = pipeline.prepare(config)
+        manifest = preparation.prepare(config)
     except config_lib.PrepareError as error:
         cli.fail(error)
     total = sum(split.get("total", 0) for split in manifest["counts"]["examples"].values())

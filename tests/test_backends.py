@@ -7,14 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT, run_module
 
 BACKENDS = ("tensorflow", "jax")
 
 _SAVE = """
 import sys, numpy as np, keras
-from unet_industrial.model import build_unet
+from unet_industrial.models.unet import build_unet
 keras.utils.set_random_seed(3)
 model = build_unet("tinyUNet", (32, 32, 3), activation="prelu")
 x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
@@ -25,7 +24,7 @@ np.save(sys.argv[1] + "/logits.npy", keras.ops.convert_to_numpy(model(x)))
 
 _LOAD = """
 import sys, numpy as np, keras
-import unet_industrial.model  # registers the project's custom layers
+import unet_industrial.models.unet  # registers the project's custom layers
 model = keras.saving.load_model(sys.argv[1] + "/model.keras")
 np.save(sys.argv[1] + "/reloaded.npy", keras.ops.convert_to_numpy(model(np.load(sys.argv[1] + "/x.npy"))))
 """

@@ -6,12 +6,11 @@ import os
 import sys
 
 import pytest
+from conftest import PREPARE_FAST, read_records, run_module
 
 import data_pipeline
 from data_pipeline import config as config_lib
-from data_pipeline import pipeline, schema, synthetic
-
-from conftest import PREPARE_FAST, read_records, run_module
+from data_pipeline import preparation, schema, synthetic
 
 # 4 videos of 3 frames a split: 3 shards of each split to plan and write.
 FLAGS = [*PREPARE_FAST, "--examples_per_shard=4"]
@@ -85,10 +84,10 @@ def test_beam_resumes_a_folder_without_redoing_its_videos(tmp_path, corpus):
 
 
 def test_beam_missing_is_one_error_naming_its_requirements_file(tmp_path, monkeypatch):
-    # As if Beam were not installed: importing it fails, and beam_runner is imported afresh.
+    # As if Beam were not installed: importing it fails, and the Beam runner is imported afresh.
     monkeypatch.setitem(sys.modules, "apache_beam", None)
-    monkeypatch.delitem(sys.modules, "data_pipeline.beam_runner", raising=False)
-    monkeypatch.delattr(data_pipeline, "beam_runner", raising=False)
+    monkeypatch.delitem(sys.modules, "data_pipeline.runners.beam", raising=False)
+    monkeypatch.delattr(data_pipeline.runners, "beam", raising=False)
     config = config_lib.PrepareConfig(data_dir=str(tmp_path), out_dir=str(tmp_path / "out"), runner="beam")
     with pytest.raises(config_lib.PrepareError, match=r"pip install -r requirements-beam\.txt"):
-        pipeline.prepare(config)
+        preparation.prepare(config)

@@ -11,11 +11,13 @@ import os
 import keras
 import numpy as np
 import pytest
-
 from conftest import run_module, write_shards
-from unet_industrial import classifier, config as config_lib, detection, inference, run_files
-from unet_industrial import trainer, verdicts
-from unet_industrial.detection import job as detection_job, overlay as detection_overlay
+from unet_industrial import config as config_lib
+from unet_industrial import detection, inference, run_files, verdicts
+from unet_industrial.detection import job as detection_job
+from unet_industrial.detection import overlay as detection_overlay
+from unet_industrial.models import classifier
+from unet_industrial.training import trainer
 
 SIZES = {"xception": 80, "efficientnet_b0": 64, "efficientnet_b4": 64, "unet_encoder": 32}
 # What each backbone expects of the pixels it is given, [0, 255] in: keras.applications' own
@@ -57,7 +59,7 @@ def test_the_backbone_sees_what_its_own_preprocess_input_makes_of_pixels(models,
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_the_unet_encoder_classifier_has_the_segmenters_own_encoder(channels):
-    from unet_industrial.model import build_unet
+    from unet_industrial.models.unet import build_unet
 
     shape = (32, 32, channels)
     model = classifier.build_classifier("unet_encoder", shape)
@@ -175,7 +177,7 @@ def test_the_classifier_learns_frame_labels_it_can_see(tmp_path):
     Guards the labels (frame_labels of the masks, through the reader and
     the loss): a classifier at chance on real data must be the data's doing.
     """
-    from unet_industrial import jobs
+    from unet_industrial.training import jobs
 
     records = str(tmp_path / "records")
     config = config_lib.TrainConfig(

@@ -1,10 +1,10 @@
-"""unet_industrial.degradations: parsing NAME:VALUE and what each degradation does to a crop."""
+"""unet_industrial.evaluation.degradations: parsing NAME:VALUE and what each degradation does to a crop."""
 
 import numpy as np
 import pytest
 
-from unet_industrial import degradations
 from unet_industrial.config import ConfigError
+from unet_industrial.evaluation import degradations
 
 SIZE = 32
 

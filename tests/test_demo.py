@@ -4,23 +4,22 @@ import json
 import os
 
 import pytest
-
-from unet_industrial import end_to_end
-from unet_industrial.config import ConfigError
-
 from conftest import run_module
+
+from unet_industrial.config import ConfigError
+from unet_industrial.experiments import demo
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    config = end_to_end.DemoConfig(workdir=str(tmp_path_factory.mktemp("demo") / "work"), num_originals=6,
-                                   seconds=0.4, frames_per_video=4, image_size=32, batch_size=4, num_iter=2)
-    report, table = end_to_end.run(config)
+def demo_run(tmp_path_factory):
+    config = demo.DemoConfig(workdir=str(tmp_path_factory.mktemp("demo") / "work"), num_originals=6,
+                             seconds=0.4, frames_per_video=4, image_size=32, batch_size=4, num_iter=2)
+    report, table = demo.run(config)
     return config, report, table
 
 
-def test_the_demo_leaves_corpus_records_model_calibration_report_and_detections(demo):
-    config, report, _ = demo
+def test_the_demo_leaves_corpus_records_model_calibration_report_and_detections(demo_run):
+    config, report, _ = demo_run
     assert os.path.isfile(os.path.join(config.corpus_dir, "synthetic.json"))
     with open(os.path.join(config.records_dir, "manifest.json")) as f:
         manifest = json.load(f)
@@ -43,8 +42,8 @@ def test_the_demo_leaves_corpus_records_model_calibration_report_and_detections(
     assert fake_name in test_fakes and real_name in test_reals
 
 
-def test_the_demo_table_reports_the_test_figures_blurred_too_and_both_verdicts(demo):
-    config, report, table = demo
+def test_the_demo_table_reports_the_test_figures_blurred_too_and_both_verdicts(demo_run):
+    config, report, table = demo_run
     lines = table.splitlines()
     assert lines[:2] == ["| figure | value |", "|---|---|"]
     low, high = report["frame"]["roc_auc_interval"]
@@ -65,10 +64,10 @@ def test_the_demo_table_reports_the_test_figures_blurred_too_and_both_verdicts(d
         assert verdict.split(" ")[0] in ("fake", "real", "no"), line
 
 
-def test_a_used_workdir_or_a_bad_size_is_refused(demo, tmp_path):
-    config, _, _ = demo
+def test_a_used_workdir_or_a_bad_size_is_refused(demo_run, tmp_path):
+    config, _, _ = demo_run
     with pytest.raises(ConfigError, match="is not an empty folder"):
-        end_to_end.validate(config)
+        demo.validate(config)
     result = run_module("unet_industrial.demo", f"--workdir={tmp_path / 'new'}", "--image_size=40")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: --image_size=40 is not a positive multiple of 16"

@@ -14,8 +14,8 @@ import sys
 import tempfile
 
 import pytest
-
 from conftest import REPO_ROOT, run_module, write_shards
+
 from unet_industrial.config import ConfigError, TrainConfig, resolve, validate
 
 # Per-step losses of two replicas with batch 2 against one device with batch 4.
@@ -34,7 +34,7 @@ import tensorflow as tf
 tf.config.set_visible_devices([], "GPU")
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from unet_industrial import jobs
+from unet_industrial.training import jobs
 from unet_industrial.config import TrainConfig, validate
 for fields in json.loads(sys.argv[1]):
     config = TrainConfig(**fields)
@@ -183,7 +183,7 @@ def test_resume_takes_the_distribution_from_the_command_line():
      "'ps' must be 'chief' or 'worker'"),
 ])
 def test_multi_worker_needs_a_usable_tf_config(monkeypatch, tf_config, message):
-    from unet_industrial import distribute
+    from unet_industrial.training import distribute
 
     if tf_config is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)

@@ -52,7 +52,10 @@ def test_the_router_runs_a_job_by_name(job, flags):
     direct = run_module(router.JOBS[job], "--helpshort", timeout=120)
     # The job answers as if run directly (absl's --helpshort exits with status 1).
     assert (result.returncode, result.stdout) == (direct.returncode, direct.stdout), result.stderr
-    assert f"{router.JOBS[job].replace('.', os.sep)}.py:" in result.stdout
+    # absl lists the flags under the file that defines them: the job's module, or a package's __main__.py.
+    job_file = os.path.join(REPO_ROOT, router.JOBS[job].replace(".", os.sep))
+    job_file = os.path.join(job_file, "__main__.py") if os.path.isdir(job_file) else job_file + ".py"
+    assert f"{job_file}:" in result.stdout
     for flag in flags:
         assert f"  {flag}:" in result.stdout, (flag, result.stdout)
 

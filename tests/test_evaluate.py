@@ -18,12 +18,11 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from conftest import run_module
 from sklearn import metrics
 
 from unet_industrial import evaluation, verdicts
 from unet_industrial.config import ConfigError
-
-from conftest import run_module
 
 SIZE = 32
 GAIN = 10.0
@@ -320,7 +319,7 @@ def test_label_only_fakes_count_in_frame_and_video_figures_never_in_pixel_ones(t
 
 
 def test_a_degraded_report_scores_the_degraded_crops_beside_the_clean_report(tmp_path, evaluated, data):
-    from unet_industrial import degradations
+    from unet_industrial.evaluation import degradations
 
     run_dir = str(tmp_path / "run")
     shutil.copytree(evaluated, run_dir)

@@ -10,10 +10,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import run_module
+
 from data_pipeline import recipe
-from unet_industrial import exporting, inference, model as model_lib, verdicts
+from unet_industrial import exporting, inference, verdicts
+from unet_industrial.models import unet as model_lib
 
 SIZE = 32
 CROPS = 5

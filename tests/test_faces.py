@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import REALDATA_DIR, requires_realdata
 
-from data_pipeline import faces, mask_quality
+from data_pipeline import faces
+from data_pipeline.tools import mask_quality
 
 EXAMPLES_DIR = os.path.join(REALDATA_DIR, "ffpp_examples")
 ORIGINALS = ("ex_original.png", "ex_original_actors.png")

@@ -4,11 +4,12 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import read_records, write_shards
+
 from data_pipeline import model_input
-from unet_industrial import inference, model as model_lib
+from unet_industrial import inference
 from unet_industrial.config import ConfigError
+from unet_industrial.models import unet as model_lib
 
 
 def _run_with_model(tmp_path, channels):

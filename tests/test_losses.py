@@ -1,12 +1,11 @@
 """Losses and weight decay against values computed by hand with numpy."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from unet_industrial.losses import BatchLoss, add_l2_weight_decay
-from unet_industrial.model import build_unet
+from unet_industrial.models.losses import BatchLoss, add_l2_weight_decay
+from unet_industrial.models.unet import build_unet
 
 
 def _sigmoid(x):

@@ -13,13 +13,12 @@ import zipfile
 import av
 import numpy as np
 import pytest
+from conftest import PREPARE_FAST, read_records, run_module, write_shards
 
 from data_pipeline import layouts, reader, synthetic, video, video_writer
 from unet_industrial import config as config_lib
-from unet_industrial import data as data_lib
 from unet_industrial.config import ConfigError
-
-from conftest import PREPARE_FAST, read_records, run_module, write_shards
+from unet_industrial.training import data as data_lib
 
 OUTSIDE = layouts.OUTSIDE
 
@@ -345,7 +344,7 @@ def _zip(members):
 @pytest.fixture(scope="module")
 def good_model_bytes(tmp_path_factory):
     """The bytes of a 32x32x3 tinyUNet .keras file, and of 64x64x3 and 32x32x1 ones."""
-    from unet_industrial import model as model_lib
+    from unet_industrial.models import unet as model_lib
 
     folder = tmp_path_factory.mktemp("models")
     shapes = {"good": (32, 32, 3), "other_size": (64, 64, 3), "other_channels": (32, 32, 1)}
@@ -513,7 +512,7 @@ def test_prepare_refuses_an_out_dir_whose_own_files_are_not_its_own(tmp_path):
 
 
 def test_prepare_killed_after_some_videos_resumes_from_them(tmp_path):
-    from data_pipeline import shards
+    from data_pipeline.runners import shards
 
     corpus = str(tmp_path / "corpus")
     synthetic.generate(corpus, num_originals=synthetic.MIN_ORIGINALS, methods=("Deepfakes",),

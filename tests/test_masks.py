@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import REALDATA_DIR, requires_realdata, run_module
 
-from data_pipeline import mask_quality, masks, synthetic
+from data_pipeline import masks, synthetic
+from data_pipeline.tools import mask_quality
 
 EXAMPLES_DIR = os.path.join(REALDATA_DIR, "ffpp_examples")
 # The baseline's IoU on the face crop as ../shared/realdata/README.md states it.
@@ -170,7 +171,7 @@ def test_mask_iou_and_best_threshold():
 
 
 def test_mask_quality_rejects_a_missing_folder(tmp_path):
-    result = run_module("data_pipeline.mask_quality", f"--examples_dir={tmp_path / 'missing'}")
+    result = run_module("data_pipeline.tools.mask_quality", f"--examples_dir={tmp_path / 'missing'}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: --examples_dir=")
     assert result.stdout == ""
@@ -190,7 +191,7 @@ def test_synthetic_corpus_quality_meets_the_lossless_target(tmp_path):
 
 
 def test_mask_quality_rejects_a_folder_that_is_not_a_synthetic_corpus(tmp_path):
-    result = run_module("data_pipeline.mask_quality", f"--synthetic_dir={tmp_path}")
+    result = run_module("data_pipeline.tools.mask_quality", f"--synthetic_dir={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: --synthetic_dir={str(tmp_path)!r} has no synthetic.json; make one with python -m "

@@ -1,12 +1,11 @@
 """Dice, IoU and per-image TPR / TNR at thresholds, against numpy by hand."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from unet_industrial.config import METRIC_THRESHOLDS
-from unet_industrial.metrics import Dice, ImageTNR, ImageTPR, IoU, segmentation_metrics
+from unet_industrial.models.metrics import Dice, ImageTNR, ImageTPR, IoU, segmentation_metrics
 
 
 def _logit(p):

@@ -1,11 +1,10 @@
 """The Keras port against the facts of NVIDIA's UNet_Industrial graph."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from unet_industrial.model import build_unet
+from unet_industrial.models.unet import build_unet
 
 # Every convolution of tinyUNet at one input channel, in graph order, as the
 # reference's blocks define them: (kernel h, kernel w, in channels, out channels).

@@ -5,12 +5,13 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import run_module
+
 from data_pipeline import recipe
 from unet_industrial import config as config_lib
-from unet_industrial import inference, packaging, run_files, trainer, verdicts
+from unet_industrial import inference, packaging, run_files, verdicts
 from unet_industrial.config import ConfigError
+from unet_industrial.training import trainer
 
 SIZE = 32
 RECIPE = recipe.CropRecipe(image_size=SIZE, crop_scale=1.3, frames_per_video=4, frame_stride=0,

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_pipeline import pseudo_fakes, reader, schema
+from data_pipeline import reader, schema
+from data_pipeline.reader import pseudo_fakes
 from unet_industrial import config as config_lib
 
 SIZE = 96

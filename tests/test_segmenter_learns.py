@@ -9,10 +9,11 @@ real data must then be the data's doing, not a broken path.
 
 import keras
 import numpy as np
-
 from conftest import make_face_like_example
+
 from unet_industrial import config as config_lib
-from unet_industrial import metrics, trainer
+from unet_industrial.models import metrics
+from unet_industrial.training import trainer
 
 SIZE = 32
 TRAIN_EXAMPLES = 64

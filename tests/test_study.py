@@ -6,11 +6,10 @@ import os
 
 import cv2
 import pytest
-
-from unet_industrial import protocols
-from unet_industrial.config import ConfigError
-
 from conftest import run_module, write_records
+
+from unet_industrial.config import ConfigError
+from unet_industrial.experiments import study
 
 METHODS = ("Deepfakes", "FaceSwap")
 
@@ -21,34 +20,34 @@ def records(tmp_path_factory):
 
 
 def _study(records, run_dir, protocol, **fields):
-    return protocols.StudyConfig(protocol=protocol, data_dir=records, run_dir=str(run_dir),
+    return study.StudyConfig(protocol=protocol, data_dir=records, run_dir=str(run_dir),
                                  **{"num_iter": 2, "batch_size": 4, **fields})
 
 
 def test_plans_follow_the_records(records):
-    manifest = protocols.read_manifest(records)
-    cross_method = protocols.plan(_study(records, "unused", "cross_manipulation"), manifest)
+    manifest = study.read_manifest(records)
+    cross_method = study.plan(_study(records, "unused", "cross_manipulation"), manifest)
     assert cross_method == [("all-methods", {}), ("without-Deepfakes", {"train_methods": "FaceSwap"}),
                             ("without-FaceSwap", {"train_methods": "Deepfakes"})]
-    cross_compression = protocols.plan(_study(records, "unused", "cross_compression"), manifest)
+    cross_compression = study.plan(_study(records, "unused", "cross_compression"), manifest)
     assert cross_compression == [("train-c23", {"train_compressions": "c23"}),
                                  ("train-c40", {"train_compressions": "c40"})]
     # Matrix columns: the test split's methods, or its compressions (training
     # on one compression is the reader's selection, tested with the reader).
-    assert protocols.columns(_study(records, "unused", "cross_manipulation"), manifest) == [
+    assert study.columns(_study(records, "unused", "cross_manipulation"), manifest) == [
         ("Deepfakes", "by_method", "Deepfakes"), ("FaceSwap", "by_method", "FaceSwap")]
-    assert protocols.columns(_study(records, "unused", "cross_compression"), manifest) == [
+    assert study.columns(_study(records, "unused", "cross_compression"), manifest) == [
         ("c23", "by_compression", "c23"), ("c40", "by_compression", "c40")]
-    versus = protocols.models(_study(records, "unused", "segmentation_vs_classification"), manifest)
+    versus = study.models(_study(records, "unused", "segmentation_vs_classification"), manifest)
     assert [(name, model.model_kind, model.classifier) for name, model in versus] == [
         ("segmenter", "segmenter", "xception"),
         ("classifier-efficientnet_b0", "classifier", "efficientnet_b0")]
-    cross_classifier = protocols.plan(
+    cross_classifier = study.plan(
         _study(records, "unused", "cross_manipulation", model_kind="classifier"), manifest)
     assert cross_classifier[1] == ("without-Deepfakes", {
         "train_methods": "FaceSwap", "model_kind": "classifier", "classifier": "efficientnet_b0",
         "weights": "none"})
-    trained = dict(protocols.models(_study(records, "unused", "cross_compression"), manifest))
+    trained = dict(study.models(_study(records, "unused", "cross_compression"), manifest))
     assert trained["train-c40"].train_compression_list == ("c40",)
     assert trained["train-c40"].run_dir == os.path.join("unused", "train-c40")
 
@@ -64,13 +63,13 @@ def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report
             "--batch_size=4"]
     result = run_module("unet_industrial.study", *args, timeout=600)
     assert result.returncode == 0, result.stderr
-    study = _read(run_dir / "study.json")
-    assert list(study["runs"]) == ["all-methods", "without-Deepfakes", "without-FaceSwap"]
+    record = _read(run_dir / "study.json")
+    assert list(record["runs"]) == ["all-methods", "without-Deepfakes", "without-FaceSwap"]
     markdown = (run_dir / "matrix.md").read_text()
     assert "| trained | Deepfakes | FaceSwap | all |" in markdown
     for name, expected_methods in (("all-methods", ""), ("without-Deepfakes", "FaceSwap"),
                                    ("without-FaceSwap", "Deepfakes")):
-        run = study["runs"][name]
+        run = record["runs"][name]
         saved = _read(os.path.join(run["run_dir"], "config.json"))["config"]
         assert saved["train_methods"] == expected_methods
         report = _read(os.path.join(run["run_dir"], "eval", "test", "report.json"))
@@ -90,14 +89,14 @@ def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report
     # the log, which other tests' absl set-up in the same worker can silence.
     written = {path: os.stat(path).st_mtime_ns for path in glob.glob(str(run_dir / "*" / "**"), recursive=True)
                if os.path.isfile(path)}
-    again = protocols.run(_study(records, run_dir, "cross_manipulation"))
-    assert again["runs"] == study["runs"]
+    again = study.run(_study(records, run_dir, "cross_manipulation"))
+    assert again["runs"] == record["runs"]
     assert {path: os.stat(path).st_mtime_ns for path in written} == written
-    assert _read(run_dir / "study.json")["runs"] == study["runs"]
+    assert _read(run_dir / "study.json")["runs"] == record["runs"]
 
     # With other flags it refuses the folder, in one line (the command line prints it as `error: ...`).
     with pytest.raises(ConfigError) as refused:
-        protocols.run(_study(records, run_dir, "cross_manipulation", batch_size=8))
+        study.run(_study(records, run_dir, "cross_manipulation", batch_size=8))
     assert str(refused.value) == (f"--run_dir={str(run_dir)!r} holds a study with another configuration; "
                                   "choose a new --run_dir")
 
@@ -115,7 +114,7 @@ def test_records_that_cannot_serve_the_protocol_are_refused(tmp_path, make, prot
     records = str(tmp_path / "records")
     make(records)
     with pytest.raises(ConfigError, match=message):
-        protocols.validate(_study(records, tmp_path / "study", protocol, **fields))
+        study.validate(_study(records, tmp_path / "study", protocol, **fields))
     assert not (tmp_path / "study").exists()
 
 

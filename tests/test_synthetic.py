@@ -12,9 +12,10 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import REALDATA_DIR, requires_realdata, run_module
-from data_pipeline import layouts, manipulations, synthetic, synthetic_plan, synthetic_video
+
+from data_pipeline import layouts, synthetic
+from data_pipeline.synthetic import manipulations, media, planning
 
 SETTINGS = dict(num_originals=6, seconds=1, frame_size=(160, 120), compressions=("c0", "c23"))
 FLAGS = ["--num_originals=6", "--seconds=1", "--frame_size=160x120", "--compressions=c0,c23"]
@@ -35,7 +36,7 @@ MIN_INSIDE_OVER_OUTSIDE_C23 = 2.5
 
 
 def _decode(path):
-    return synthetic_video.read_video(str(path))[0]
+    return media.read_video(str(path))[0]
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +151,8 @@ def test_a_fake_matches_its_original_frame_for_frame(corpus):
     out_dir, record = corpus
     for fake in _fakes(record):
         for compression in SETTINGS["compressions"]:
-            frames, fps = synthetic_video.read_video(os.path.join(out_dir, fake["videos"][compression]))
-            original, original_fps = synthetic_video.read_video(
+            frames, fps = media.read_video(os.path.join(out_dir, fake["videos"][compression]))
+            original, original_fps = media.read_video(
                 os.path.join(out_dir, _original_of(record, fake)["videos"][compression]))
             assert frames.shape == original.shape == (NUM_FRAMES, 120, 160, 3)
             assert fps == original_fps == 25.0
@@ -257,8 +258,8 @@ def test_same_flags_give_the_same_frames_and_masks_and_a_broken_run_resumes(corp
         np.testing.assert_array_equal(_decode(os.path.join(again, path)),
                                       _decode(os.path.join(out_dir, path)), err_msg=path)
     for path in (fake["mask_frames"] for fake in record["fakes"]):
-        np.testing.assert_array_equal(synthetic_video.read_mask_frames(os.path.join(again, path)),
-                                      synthetic_video.read_mask_frames(os.path.join(out_dir, path)),
+        np.testing.assert_array_equal(media.read_mask_frames(os.path.join(again, path)),
+                                      media.read_mask_frames(os.path.join(out_dir, path)),
                                       err_msg=path)
 
 
@@ -340,4 +341,4 @@ def test_similarity_recovers_a_rotation_scale_and_shift():
 @pytest.mark.parametrize("num_originals, sizes", [(6, (2, 2, 2)), (12, (8, 2, 2)), (20, (16, 2, 2)),
                                                   (100, (72, 14, 14))])
 def test_split_sizes_follow_ffpp_proportions_in_whole_pairs(num_originals, sizes):
-    assert tuple(synthetic_plan.split_sizes(num_originals).values()) == sizes
+    assert tuple(planning.split_sizes(num_originals).values()) == sizes

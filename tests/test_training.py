@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from unet_industrial import jobs, run_files, trainer
+from unet_industrial import run_files
 from unet_industrial.config import METRIC_THRESHOLDS, TrainConfig, validate
+from unet_industrial.training import jobs, trainer
 
 TINY = dict(input_size=32, input_channels=3, batch_size=4, save_every=3, log_every=1, seed=1)
 

@@ -29,7 +29,7 @@ DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 DISTRIBUTED_EXEC_MODES = ("train", "train_and_evaluate")
 # Kept in step with data_pipeline.reader.AUGMENTATIONS (not imported: it needs TensorFlow).
 AUGMENTATIONS = ("faces", "reference", "none")
-# Kept in step with data_pipeline.pseudo_fakes.PSEUDO_FAKES, likewise.
+# Kept in step with data_pipeline.reader.pseudo_fakes.PSEUDO_FAKES, likewise.
 PSEUDO_FAKES = ("none", "sbi")
 # Thresholds at which the reference reports its metrics.
 METRIC_THRESHOLDS = (0.05, 0.125, 0.25, 0.5, 0.75, 0.85, 0.95, 0.99)

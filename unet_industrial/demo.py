@@ -6,7 +6,7 @@ Builds the synthetic corpus, prepares TFRecords, trains a CPU-sized
 tinyUNet, calibrates it on the validation split, evaluates it on the test
 split and runs detect on one fake and one real test video, then prints a
 short table and the paths of the report and overlays. Stages and defaults:
-`unet_industrial/end_to_end.py`. Bad flags: one `error:` line, exit status 2.
+`unet_industrial/demo.py`. Bad flags: one `error:` line, exit status 2.
 
 What it prints with the defaults, and how long it takes, is recorded in
 docs/results.md ("The demo").
@@ -20,10 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from data_pipeline import cli  # noqa: E402
-from unet_industrial import end_to_end, run_files  # noqa: E402
+from unet_industrial import run_files  # noqa: E402
 from unet_industrial.config import ConfigError  # noqa: E402
+from unet_industrial.experiments import demo
 
-_D = end_to_end.DemoConfig(workdir="")
+_D = demo.DemoConfig(workdir="")
 
 flags.DEFINE_string("workdir", "", "Folder for everything the demo makes; default runs/demo-<UTC time>.")
 flags.DEFINE_integer("num_originals", _D.num_originals,
@@ -40,13 +41,13 @@ FLAGS = flags.FLAGS
 def main(argv):
     cli.no_arguments(argv)
     now = datetime.datetime.now(datetime.timezone.utc)
-    config = end_to_end.DemoConfig(
+    config = demo.DemoConfig(
         workdir=FLAGS.workdir or os.path.join("runs", f"demo-{now:%Y%m%d-%H%M%S}"),
         num_originals=FLAGS.num_originals, num_iter=FLAGS.num_iter, image_size=FLAGS.image_size,
         num_workers=FLAGS.num_workers, seed=FLAGS.seed)
     try:
-        end_to_end.validate(config)
-        _, table = end_to_end.run(config)
+        demo.validate(config)
+        _, table = demo.run(config)
     except ConfigError as error:
         cli.fail(error)
     eval_dir = os.path.join(config.model_dir, "eval", "test")

@@ -5,7 +5,7 @@ Shared by evaluation and detection, so both feed the model exactly as
 training did (pixels in [-1, 1], the run's input size and channels).
 
 A segmenter's run gives a probability per pixel, (N, S, S); a classifier's
-(unet_industrial.classifier) one per crop, (N,). Which one a checkpoint is
+(unet_industrial.models.classifier) one per crop, (N,). Which one a checkpoint is
 follows from its output: a map or a single logit.
 
 Test-time augmentation (`tta="dihedral"`) averages the probabilities of the
@@ -23,10 +23,9 @@ import keras
 import numpy as np
 
 from data_pipeline import model_input
-from unet_industrial import model as model_lib  # noqa: F401  (registers the custom layers for loading)
-from unet_industrial import run_files
-from unet_industrial import verdicts
+from unet_industrial import run_files, verdicts
 from unet_industrial.config import CHECKPOINTS, ConfigError
+from unet_industrial.models import unet as model_lib  # noqa: F401  (registers the custom layers for loading)
 
 # (quarter turns, horizontal flip) of each view a test-time augmentation
 # (verdicts.TTAS) averages.

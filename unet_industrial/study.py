@@ -10,10 +10,10 @@ r"""Generalisation studies: leave one method out, cross compression, segmenter a
 
 Each model of a study is trained, calibrated on val and evaluated on test in
 a run folder of its own under --run_dir; the study writes study.json,
-matrix.md and matrix.png there (see unet_industrial/protocols.py). Run again
+matrix.md and matrix.png there (see unet_industrial/study.py). Run again
 with the same flags, it reuses finished models and continues an interrupted
 one. This module only parses flags into a StudyConfig and calls
-unet_industrial.protocols; bad input gets one line on stderr and exit status
+unet_industrial.experiments.study; bad input gets one line on stderr and exit status
 2, before anything is written.
 """
 
@@ -25,12 +25,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from data_pipeline import cli  # noqa: E402
-from unet_industrial import protocols  # noqa: E402
 from unet_industrial.config import CLASSIFIERS, MODEL_KINDS, PSEUDO_FAKES, WEIGHTS, ConfigError  # noqa: E402
+from unet_industrial.experiments import study  # noqa: E402
 
-_D = protocols.StudyConfig(protocol="", data_dir="", run_dir="")
+_D = study.StudyConfig(protocol="", data_dir="", run_dir="")
 
-flags.DEFINE_enum("protocol", None, protocols.PROTOCOLS, "Which study to run.")
+flags.DEFINE_enum("protocol", None, study.PROTOCOLS, "Which study to run.")
 flags.DEFINE_string("data_dir", "", "Records folder written by data_pipeline.prepare (with manifest.json).")
 flags.DEFINE_string("run_dir", "", "Study folder; default runs/study-<protocol>-<UTC time>.")
 flags.DEFINE_integer("num_iter", _D.num_iter, "Training steps of each model.")
@@ -58,7 +58,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     cli.no_arguments(argv)
     now = datetime.datetime.now(datetime.timezone.utc)
-    config = protocols.StudyConfig(
+    config = study.StudyConfig(
         protocol=FLAGS.protocol, data_dir=FLAGS.data_dir,
         run_dir=FLAGS.run_dir or os.path.join("runs", f"study-{FLAGS.protocol}-{now:%Y%m%d-%H%M%S}"),
         num_iter=FLAGS.num_iter, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
@@ -66,7 +66,7 @@ def main(argv):
         pseudo_fake_ratio=FLAGS.pseudo_fake_ratio, model_kind=FLAGS.model_kind, classifier=FLAGS.classifier,
         weights=FLAGS.weights, seed=FLAGS.seed)
     try:
-        protocols.run(config)
+        study.run(config)
     except (ConfigError, FileNotFoundError) as error:
         cli.fail(error)
     print(f"matrix: {os.path.join(config.run_dir, 'matrix.md')} and matrix.png")

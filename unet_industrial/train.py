@@ -117,7 +117,7 @@ def main(argv):
         needs = config.checkpoint if config.exec_mode == "evaluate" else None
         run_files.check_run_dir(run_dir, config.resume, needs_checkpoint=needs)
         # Heavy imports only once the command line is known to be good.
-        from unet_industrial import data, jobs
+        from unet_industrial.training import data, jobs
 
         with data.records_named_on_error(config):
             jobs.run(config, run_dir)

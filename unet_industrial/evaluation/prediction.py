@@ -5,8 +5,9 @@ import time
 import numpy as np
 from absl import logging
 
-from unet_industrial import degradations, verdicts
+from unet_industrial import verdicts
 from unet_industrial.config import ConfigError
+from unet_industrial.evaluation import degradations
 
 OVERLAY_EXAMPLES = 8  # half fakes, half reals
 _PROGRESS_SECONDS = 10.0
@@ -75,7 +76,7 @@ def predict(trained, data_pattern, settings, batch_size, degradation=None):
         records without a label, or a shard that cannot be read (named).
     """
     from data_pipeline import model_input, reader
-    from unet_industrial import data
+    from unet_industrial.training import data
 
     try:
         dataset = reader.make_prediction_dataset(data_pattern, image_size=trained.input_size,

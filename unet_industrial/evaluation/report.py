@@ -153,7 +153,7 @@ def _rgb(panel):
 
 def write_summaries(run_dir, split, step, report, examples):
     """The report's figures as eval/<split>/<level>_<name> scalars and the overlays as images in tb/eval."""
-    from unet_industrial.summaries import SummaryWriter
+    from unet_industrial.training.summaries import SummaryWriter
 
     writer = SummaryWriter(os.path.join(run_dir, "tb", "eval"))
     writer.scalars(step, {f"eval/{split}/{level}_{name}": report[level][name]

@@ -5,8 +5,9 @@ import math
 import os
 import re
 
-from unet_industrial import degradations, run_files, verdicts
+from unet_industrial import run_files, verdicts
 from unet_industrial.config import CHECKPOINTS, ConfigError, check_pattern
+from unet_industrial.evaluation import degradations
 
 EVAL_DIR = "eval"
 # Reports on the shipped detector, which lives inside the installed package, go here instead.

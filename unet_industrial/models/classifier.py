@@ -16,14 +16,14 @@ path is the segmenter's, unchanged, under every reader option and on every
 backend. (A fake whose mask is empty, as an audio-only fake, counts as real
 here, as it does in the segmenter's per-image TPR / TNR.)
 
-Only `keras`, `keras.ops` and numpy, as in model.py.
+Only `keras`, `keras.ops` and numpy, as in unet.py.
 """
 
 import keras
 from keras import layers, ops
 
 from unet_industrial.config import CLASSIFIERS, UNET_ENCODER, ConfigError
-from unet_industrial.model import build_unet_encoder
+from unet_industrial.models.unet import build_unet_encoder
 
 
 def _unet_encoder(input_shape, **applications_arguments):

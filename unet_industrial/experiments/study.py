@@ -34,8 +34,8 @@ import os
 from absl import logging
 
 from data_pipeline import files
-from unet_industrial import run_files
 from unet_industrial import config as config_lib
+from unet_industrial import run_files
 from unet_industrial.config import ConfigError
 
 PROTOCOLS = ("cross_manipulation", "cross_compression", "segmentation_vs_classification")
@@ -166,9 +166,9 @@ def validate(config):
 
 def train_config(config, manifest, name, overrides):
     """The TrainConfig of one model of the study: the demo's recipe on the study's records."""
-    from unet_industrial import end_to_end
+    from unet_industrial.experiments import demo
 
-    recipe = end_to_end.train_config(end_to_end.DemoConfig(
+    recipe = demo.train_config(demo.DemoConfig(
         workdir=config.run_dir, image_size=manifest["config"]["image_size"], batch_size=config.batch_size,
         num_iter=config.num_iter, learning_rate=config.learning_rate,
         learning_rate_decay_steps=config.learning_rate_decay_steps, seed=config.seed))
@@ -186,7 +186,8 @@ def models(config, manifest):
 
 def _train_and_test(config, train_config):
     """Trains (or continues, or reuses) one model, calibrates it on val and returns its test report."""
-    from unet_industrial import evaluation, jobs
+    from unet_industrial import evaluation
+    from unet_industrial.training import jobs
 
     run = train_config.run_dir
     report = os.path.join(run, "eval", "test", "report.json")

@@ -17,10 +17,10 @@ import re
 import tensorflow as tf
 from absl import logging
 
-from data_pipeline import image_ops, model_input
-from data_pipeline import pseudo_fakes as pseudo_fakes_lib
-from data_pipeline import schema
-from data_pipeline.image_ops import uniform
+from data_pipeline import model_input, schema
+from data_pipeline.reader import image_ops
+from data_pipeline.reader import pseudo_fakes as pseudo_fakes_lib
+from data_pipeline.reader.image_ops import uniform
 
 AUGMENTATIONS = ("faces", "reference", "none")
 # Ranges of the "faces" policy (small, so a face stays a face).

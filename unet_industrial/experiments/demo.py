@@ -23,7 +23,6 @@ from data_pipeline import synthetic
 from data_pipeline.config import PrepareConfig
 from unet_industrial.config import SIZE_MULTIPLE, ConfigError, TrainConfig
 
-
 # The test split once more with its crops blurred by half a pixel, a softness
 # any camera or re-encoding can add: the demo model calls every real test
 # video fake then, and the table says so (docs/results.md, "Robustness"). The table
@@ -215,8 +214,9 @@ def run(config):
       ConfigError: for a work folder that is not empty, or a corpus that
         cannot be made (more originals than photographs with a face).
     """
-    from data_pipeline import pipeline
-    from unet_industrial import evaluation, jobs
+    from data_pipeline import preparation
+    from unet_industrial import evaluation
+    from unet_industrial.training import jobs
 
     validate(config)
     started = _stage(1, "synthetic corpus (real faces, five manipulation families, c23)")
@@ -226,7 +226,7 @@ def run(config):
     except synthetic.CorpusError as error:  # e.g. more originals than photographs with a face
         raise ConfigError(str(error)) from error
     _stage(2, "face crops and fake-pixel masks -> TFRecords")
-    pipeline.prepare(prepare_config(config))
+    preparation.prepare(prepare_config(config))
     _stage(3, f"training a {config.image_size}x{config.image_size} tinyUNet for {config.num_iter} steps")
     jobs.run(train_config(config), config.model_dir)
     _stage(4, "calibrating thresholds on the validation split")

@@ -3,7 +3,8 @@
 import os
 
 from data_pipeline import files
-from unet_industrial import benchmark, run_files, trainer
+from unet_industrial import run_files
+from unet_industrial.training import benchmark, trainer
 
 
 def run(config, run_dir):

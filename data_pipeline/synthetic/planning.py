@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from data_pipeline import synthetic_faces
-from data_pipeline.manipulations import METHODS
+from data_pipeline.synthetic import photos
+from data_pipeline.synthetic.manipulations import METHODS
 
 SPLITS = ("train", "val", "test")
 DFDC_PART = "dfdc_train_part_0"
@@ -88,9 +88,9 @@ class Original:
     """A real video to make: a photograph, its split and camera, and its files."""
 
     id: str
-    face: synthetic_faces.Face
+    face: photos.Face
     split: str
-    shot: synthetic_faces.Shot
+    shot: photos.Shot
     videos: dict  # compression -> path relative to the corpus folder
 
 
@@ -147,7 +147,7 @@ def make_plan(config, faces):
 
     Args:
       config: a `synthetic.CorpusConfig`.
-      faces: `config.num_originals` `synthetic_faces.Face`s, in catalogue order.
+      faces: `config.num_originals` `photos.Face`s, in catalogue order.
 
     Returns:
       A `Plan`.
@@ -158,7 +158,7 @@ def make_plan(config, faces):
     originals = []
     for index, (face, split) in enumerate(zip(faces, splits)):
         original_id = f"{index:03d}"
-        shot = synthetic_faces.plan_shot(np.random.default_rng([config.seed, _STREAM_CAMERA, index]), face,
+        shot = photos.plan_shot(np.random.default_rng([config.seed, _STREAM_CAMERA, index]), face,
                                          config.frame_size, config.num_frames)
         videos = {c: layout.original(original_id, c) for c in config.compressions}
         originals.append(Original(original_id, face, split, shot, videos))

@@ -23,8 +23,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners import create_runner
 
-from data_pipeline import shards
 from data_pipeline.config import PrepareError
+from data_pipeline.runners import shards
 
 
 def pipeline_options(beam_runner, options):

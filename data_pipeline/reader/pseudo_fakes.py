@@ -26,8 +26,8 @@ import math
 
 import tensorflow as tf
 
-from data_pipeline import image_ops
-from data_pipeline.image_ops import uniform
+from data_pipeline.reader import image_ops
+from data_pipeline.reader.image_ops import uniform
 
 PSEUDO_FAKES = ("none", "sbi")
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0)

@@ -27,8 +27,8 @@ detector jitters; that jitter is what makes real masks move and flicker.
 import cv2
 import numpy as np
 
-from data_pipeline.synthetic_faces import apply_affine
-from data_pipeline.synthetic_video import FPS
+from data_pipeline.synthetic.media import FPS
+from data_pipeline.synthetic.photos import apply_affine
 
 # Left eye, right eye, nose, mouth left, mouth right, in the 112x112 aligned frame.
 CANONICAL_LANDMARKS = np.float32([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -410,7 +410,7 @@ def manipulate(method, frames, landmarks, target, source, seed):
       method: a key of MANIPULATIONS.
       frames: iterable of the original's RGB uint8 frames.
       landmarks: (T, 5, 2) true landmarks of the target face in each frame.
-      target: the target's `synthetic_faces.Face` (whose frames are manipulated).
+      target: the target's `photos.Face` (whose frames are manipulated).
       source: the source's `Face` (the donor, or the driver of expressions).
       seed: seeds everything random in this video.
 

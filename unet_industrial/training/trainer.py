@@ -7,7 +7,7 @@ adaptive Dice/cross-entropy loss. (The reference augments with flips and
 rot90, `--augmentation=reference`; faces default to a policy of their own,
 see data_pipeline.reader.augment.)
 
-`--model_kind=classifier` trains a frame classifier (unet_industrial.classifier)
+`--model_kind=classifier` trains a frame classifier (unet_industrial.models.classifier)
 with the same recipe, data, checkpoints and run folder; what differs between
 the kinds (model, loss, metrics, the metric that picks the best checkpoint)
 is gathered in one `ModelKind` each.
@@ -19,7 +19,7 @@ so a run can resume), and updates `checkpoints/best.keras` when the evaluation
 Dice at 0.5 (a classifier: ROC AUC) improved.
 
 Training runs under the tf.distribute strategy of `--distribution` (see
-unet_industrial.distribute): one device by default, the same code path on
+unet_industrial.training.distribute): one device by default, the same code path on
 several. Every worker runs every step, evaluation and preview prediction
 (collective operations); only the chief writes into the run folder.
 """
@@ -37,12 +37,14 @@ from absl import logging
 
 from data_pipeline import files, model_input
 from data_pipeline import recipe as recipe_lib
-from unet_industrial import classifier, data, distribute, run_files
+from unet_industrial import run_files
 from unet_industrial.config import METRIC_THRESHOLDS, ConfigError
-from unet_industrial.losses import BatchLoss, add_l2_weight_decay, batch_loss
-from unet_industrial.metrics import Dice, IoU, segmentation_metrics
-from unet_industrial.model import build_unet
-from unet_industrial.summaries import SummaryWriter
+from unet_industrial.models import classifier
+from unet_industrial.models.losses import BatchLoss, add_l2_weight_decay, batch_loss
+from unet_industrial.models.metrics import Dice, IoU, segmentation_metrics
+from unet_industrial.models.unet import build_unet
+from unet_industrial.training import data, distribute
+from unet_industrial.training.summaries import SummaryWriter
 
 # Reported separately from Keras' "loss", which also holds the L2 term.
 RECONSTRUCTION_LOSS = "reconstruction_loss"

@@ -1,7 +1,7 @@
 r"""How well `masks.fake_mask` finds the fake pixels: IoU against true masks.
 
-    python -m data_pipeline.mask_quality [--examples_dir=../shared/realdata/ffpp_examples]
-    python -m data_pipeline.mask_quality --synthetic_dir=DIR [--frames_per_video=8]
+    python -m data_pipeline.tools.mask_quality [--examples_dir=../shared/realdata/ffpp_examples]
+    python -m data_pipeline.tools.mask_quality --synthetic_dir=DIR [--frames_per_video=8]
 
 Prints one row per example frame (Deepfakes, NeuralTextures, Google/Jigsaw
 DFD) of `../shared/realdata/ffpp_examples`: the IoU of `fake_mask` with its
@@ -44,14 +44,6 @@ TARGETS = {"Deepfakes": 0.90, "NeuralTextures": 0.55, "DeepFakeDetection": 0.60}
 SYNTHETIC_TARGETS = {"c0": 0.85, "c23": 0.75, "c40": 0.60}
 # The pipeline's crop side (--image_size).
 PIPELINE_SIZE = 256
-
-flags.DEFINE_string("examples_dir", "../shared/realdata/ffpp_examples",
-                    "Folder of the FF++ example frames and official masks.")
-flags.DEFINE_string("synthetic_dir", None, "A synthetic corpus (data_pipeline.synthetic) to measure instead.")
-flags.DEFINE_integer("frames_per_video", 8, "With --synthetic_dir: evenly spaced frames measured per fake.")
-
-FLAGS = flags.FLAGS
-
 
 class QualityError(ValueError):
     """Input the measurement cannot use; one line for the user."""
@@ -274,16 +266,26 @@ def format_synthetic_table(rows):
     return "\n".join(lines)
 
 
+def _define_flags():
+    # Defined only when run as a program: the tests import the measures as a library.
+    flags.DEFINE_string("examples_dir", "../shared/realdata/ffpp_examples",
+                        "Folder of the FF++ example frames and official masks.")
+    flags.DEFINE_string("synthetic_dir", None, "A synthetic corpus (data_pipeline.synthetic) to measure instead.")
+    flags.DEFINE_integer("frames_per_video", 8, "With --synthetic_dir: evenly spaced frames measured per fake.")
+
+
 def main(argv):
     cli.no_arguments(argv)
+    values = flags.FLAGS
     try:
-        if FLAGS.synthetic_dir:
-            print(format_synthetic_table(evaluate_synthetic(FLAGS.synthetic_dir, FLAGS.frames_per_video)))
+        if values.synthetic_dir:
+            print(format_synthetic_table(evaluate_synthetic(values.synthetic_dir, values.frames_per_video)))
         else:
-            print(format_table(evaluate_examples(FLAGS.examples_dir)))
+            print(format_table(evaluate_examples(values.examples_dir)))
     except QualityError as error:
         cli.fail(error)
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main, flags_parser=cli.parse_flags)

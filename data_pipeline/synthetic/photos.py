@@ -18,7 +18,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from data_pipeline.synthetic_video import FPS
+from data_pipeline.synthetic.media import FPS
 
 # The LFW crops are 25x25; they are enlarged before filming so that the
 # camera's own interpolation does not have to do all of the upsampling.

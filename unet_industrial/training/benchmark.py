@@ -12,7 +12,7 @@ import time
 import keras
 from absl import logging
 
-from unet_industrial import data, trainer
+from unet_industrial.training import data, trainer
 
 
 class StepTimer(keras.callbacks.Callback):

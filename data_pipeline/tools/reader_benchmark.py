@@ -1,6 +1,6 @@
 r"""Measures the tf.data reader: records per second read, decoded and augmented.
 
-    python -m data_pipeline.reader_benchmark --pattern='data/demo/train-*.tfrecord' --image_size=256
+    python -m data_pipeline.tools.reader_benchmark --pattern='data/demo/train-*.tfrecord' --image_size=256
 
 Prints one `RESULT ...` line per policy (training stream with augmentation,
 and the one-pass evaluation stream).

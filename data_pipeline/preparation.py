@@ -9,9 +9,11 @@ import time
 
 from absl import logging
 
-from data_pipeline import extract, files, layouts, recipe, shards
+from data_pipeline import extract, files, layouts, recipe
 from data_pipeline.config import PrepareError
 from data_pipeline.provenance import git_commit
+from data_pipeline.runners import shards
+
 
 def _read_own_json(path):
     """A JSON file an earlier prepare left in --out_dir.
@@ -92,14 +94,14 @@ def crop_recipe(config):
 
 
 def _beam_runner():
-    """data_pipeline.beam_runner, imported only for --runner=beam: Beam is an optional dependency."""
+    """data_pipeline.runners.beam, imported only for --runner=beam: Beam is an optional dependency."""
     try:
-        from data_pipeline import beam_runner
+        from data_pipeline.runners import beam
     except ModuleNotFoundError as error:
         if error.name != "apache_beam":
             raise
         raise PrepareError("--runner=beam needs Apache Beam: pip install -r requirements-beam.txt") from error
-    return beam_runner
+    return beam
 
 
 def _log(result):
@@ -116,7 +118,7 @@ def prepare(config):
     with other record-changing options is refused. config.runner picks who
     runs the per-video work and writes the shards: processes on this machine
     (shards.process_all, shards.write_shards) or a Beam pipeline
-    (beam_runner.run); both give the same shards.
+    (beam.run); both give the same shards.
 
     Raises:
       PrepareError: for a folder that is not of the layout, or reused with
@@ -126,8 +128,8 @@ def prepare(config):
     started = time.perf_counter()
     if config.runner == "beam":
         # Before the scan, so that a bad Beam set-up fails at once.
-        beam_runner = _beam_runner()
-        beam_options = beam_runner.pipeline_options(config.beam_runner, config.beam_options)
+        beam = _beam_runner()
+        beam_options = beam.pipeline_options(config.beam_runner, config.beam_options)
     try:
         scan = layouts.scan(config.layout, config.data_dir,
                             **({"compressions": config.compressions, "methods": config.methods}
@@ -143,8 +145,8 @@ def prepare(config):
 
     previous = _load_manifest(config.out_dir)
     if config.runner == "beam":
-        results, shard_names = beam_runner.run(items, extract.extract_video, (config,), config.out_dir,
-                                               config.examples_per_shard, beam_options)
+        results, shard_names = beam.run(items, extract.extract_video, (config,), config.out_dir,
+                                        config.examples_per_shard, beam_options)
         for result in results:
             _log(result)
     else:

@@ -8,9 +8,9 @@ r"""The embedded deepfake corpus: real photographs filmed, faked five ways, in F
 It lets every stage (prepare, train, evaluate, detect) run end to end on a
 machine without FaceForensics++ or DFDC, and gives mask extraction a ground
 truth to be measured against. The faces are real photographs that installed
-packages ship (`synthetic_faces`); the manipulations imitate five real
-families (`manipulations`); `synthetic_plan` decides splits, pairs and paths
-and `video_writer` and `synthetic_video` write the files. It is a corpus for
+packages ship (`photos`); the manipulations imitate five real
+families (`manipulations`); `planning` decides splits, pairs and paths
+and `video_writer` and `media` write the files. It is a corpus for
 demos and tests, not a benchmark of real-world accuracy.
 
 FaceForensics++ layout (`--layout=ffpp`, the default), under --out_dir:
@@ -29,9 +29,8 @@ DFDC layout (`--layout=dfdc`): `dfdc_train_part_0/<name>.mp4` with
 Every original is the target of exactly one fake per method and the source
 of one: originals are paired within their split and both orders are faked,
 as in FF++. Identities (photographs) never cross splits. The same flags give
-the same decoded frames and masks. This module parses flags and calls
-`generate`; a bad value gets one `error:` line on stderr and exit status 2,
-before anything is written.
+the same decoded frames and masks. `python -m data_pipeline.synthetic`
+(`synthetic/__main__.py`) parses flags and calls `generate`.
 """
 
 import concurrent.futures
@@ -47,13 +46,13 @@ import time
 import numpy as np
 from absl import logging
 
-from data_pipeline import (cli, files, manipulations, synthetic_faces, synthetic_plan, synthetic_video,
-                           video_writer)
-from data_pipeline.manipulations import METHODS
+from data_pipeline import files, video_writer
+from data_pipeline.synthetic import manipulations, media, photos, planning
+from data_pipeline.synthetic.manipulations import METHODS
 
-LAYOUTS = tuple(synthetic_plan.LAYOUTS)
+LAYOUTS = tuple(planning.LAYOUTS)
 COMPRESSIONS = tuple(video_writer.COMPRESSIONS)
-SPLITS = synthetic_plan.SPLITS
+SPLITS = planning.SPLITS
 RECORD = "synthetic.json"
 # Ids are FF++'s three digits; the catalogue holds 103 photographs, a few of
 # which MTCNN may miss.
@@ -83,7 +82,7 @@ class CorpusConfig:
 
     @property
     def num_frames(self):
-        return round(self.seconds * synthetic_video.FPS)
+        return round(self.seconds * media.FPS)
 
 
 def _known(values, allowed, flag):
@@ -119,7 +118,7 @@ def make_config(layout="ffpp", seed=0, num_originals=12, methods=METHODS, compre
                           (int(width), int(height)))
     if not 1 <= config.num_frames <= MAX_FRAMES:
         raise CorpusError(f"--seconds={seconds} gives {config.num_frames} frames at "
-                          f"{synthetic_video.FPS} fps; it must give 1 to {MAX_FRAMES}")
+                          f"{media.FPS} fps; it must give 1 to {MAX_FRAMES}")
     return config
 
 
@@ -168,9 +167,9 @@ def _fake_outputs(config, fake, position):
     """Outputs of a fake whose (frame, alpha) is item `position` of its target's stream."""
     outputs = [(path, _video_writer(config, video_writer.COMPRESSIONS[c]), lambda item: item[position][0])
                for c, path in fake.videos.items()]
-    outputs.append((fake.mask_video, _video_writer(config, synthetic_video.MASK_CODEC),
+    outputs.append((fake.mask_video, _video_writer(config, media.MASK_CODEC),
                     lambda item: np.where(item[position][1] > 0, 255, 0).astype(np.uint8)))
-    outputs.append((fake.mask_frames, synthetic_video.MaskFramesWriter, lambda item: item[position][1]))
+    outputs.append((fake.mask_frames, media.MaskFramesWriter, lambda item: item[position][1]))
     return outputs
 
 
@@ -185,8 +184,8 @@ def _stream(original, fakes):
     The fakes consume the original's frames in lockstep, so `tee` holds one
     frame at a time and a video of any length fits in memory.
     """
-    frames = itertools.tee(synthetic_faces.film(original.face.photo.image, original.shot), 1 + len(fakes))
-    landmarks = synthetic_faces.frame_landmarks(original.face, original.shot)
+    frames = itertools.tee(photos.film(original.face.photo.image, original.shot), 1 + len(fakes))
+    landmarks = photos.frame_landmarks(original.face, original.shot)
     made = [manipulations.manipulate(fake.method, stream, landmarks, original.face, fake.source.face,
                                      fake.seed)
             for fake, stream in zip(fakes, frames[1:])]
@@ -199,8 +198,8 @@ def render_target(out_dir, config, original, fakes):
     Args:
       out_dir: the corpus folder.
       config: the `CorpusConfig`.
-      original: the `synthetic_plan.Original`.
-      fakes: the `synthetic_plan.Fake`s whose target it is.
+      original: the `planning.Original`.
+      fakes: the `planning.Fake`s whose target it is.
     """
     pending = [fake for fake in fakes if _has_missing(out_dir, fake)]
     outputs = [(path, _video_writer(config, video_writer.COMPRESSIONS[c]), lambda item: item[0])
@@ -216,7 +215,7 @@ def render(out_dir, config, plan, workers=0, progress=True):
     Args:
       out_dir: the corpus folder.
       config: the `CorpusConfig`.
-      plan: its `synthetic_plan.Plan`.
+      plan: its `planning.Plan`.
       workers: processes, each rendering one original and its fakes at a
         time; 0 means one per CPU core. The output does not depend on it.
       progress: show a tqdm bar counting videos (originals and fakes).
@@ -260,7 +259,7 @@ def describe(config, plan, skipped):
         "generator": "data_pipeline.synthetic",
         "config": _as_json(dataclasses.asdict(config)),
         "complete": False,
-        "fps": synthetic_video.FPS,
+        "fps": media.FPS,
         "num_frames": config.num_frames,
         "frame_size": list(config.frame_size),
         "photos_without_face": skipped,
@@ -339,15 +338,15 @@ def generate(out_dir, *, layout="ffpp", seed=0, num_originals=12, methods=METHOD
         raise CorpusError(f"--workers={workers} must be 0 (one per CPU core) or more")
     check_out_dir(out_dir, config)
     logging.info("finding faces with MTCNN (TensorFlow takes a few seconds to load)")
-    faces, skipped = synthetic_faces.find_faces(synthetic_faces.catalogue(), config.num_originals)
+    faces, skipped = photos.find_faces(photos.catalogue(), config.num_originals)
     if len(faces) < config.num_originals:
         raise CorpusError(f"--num_originals={config.num_originals}: MTCNN finds a face in only "
                           f"{len(faces)} of the photographs")
-    plan = synthetic_plan.make_plan(config, faces)
+    plan = planning.make_plan(config, faces)
     record = describe(config, plan, skipped)
     files.write_json(os.path.join(out_dir, RECORD), record)
     render(out_dir, config, plan, workers, progress)
-    for path, content in synthetic_plan.LAYOUTS[config.layout]().index(plan).items():
+    for path, content in planning.LAYOUTS[config.layout]().index(plan).items():
         files.write_json(os.path.join(out_dir, path), content)
     record.update(complete=True, seconds=round(time.monotonic() - started, 2))
     files.write_json(os.path.join(out_dir, RECORD), record)
@@ -384,56 +383,5 @@ def read_true_masks(fake_video_path, binary=True):
     directory = true_mask_dir(fake_video_path)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"no ground-truth masks for {fake_video_path} (expected {directory})")
-    alphas = synthetic_video.read_mask_frames(directory)
+    alphas = media.read_mask_frames(directory)
     return alphas > 0 if binary else alphas
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _define_flags():
-    # Defined only when run as a program, so that importing the library
-    # (tests, other stages) does not claim flag names such as --seed.
-    from absl import flags
-
-    defaults = CorpusConfig()
-    flags.DEFINE_string("out_dir", None,
-                        "Folder of the corpus: new, empty, or an unfinished corpus to complete.")
-    flags.DEFINE_enum("layout", defaults.layout, LAYOUTS, "ffpp (FaceForensics++) or dfdc.")
-    flags.DEFINE_integer("seed", defaults.seed, "Seeds everything random.")
-    flags.DEFINE_integer("num_originals", defaults.num_originals,
-                         f"Original videos, one photograph each; even, {MIN_ORIGINALS} to {MAX_ORIGINALS}.")
-    flags.DEFINE_list("methods", list(defaults.methods), f"Manipulations, of {','.join(METHODS)}.")
-    flags.DEFINE_list("compressions", list(defaults.compressions),
-                      "c0 (lossless RGB), c23, c40 (H.264 CRF); one for dfdc.")
-    flags.DEFINE_float("seconds", defaults.seconds, "Length of every video, at 25 fps.")
-    flags.DEFINE_string("frame_size", "x".join(map(str, defaults.frame_size)), "WIDTHxHEIGHT, both even.")
-    flags.DEFINE_integer("workers", 0,
-                         "Rendering processes; 0 = one per CPU core. Does not change the output.")
-    flags.mark_flag_as_required("out_dir")
-
-
-def main(argv):
-    from absl import flags
-
-    cli.no_arguments(argv)
-    values = flags.FLAGS
-    try:
-        record = generate(values.out_dir, layout=values.layout, seed=values.seed,
-                          num_originals=values.num_originals, methods=values.methods,
-                          compressions=values.compressions, seconds=values.seconds,
-                          frame_size=parse_frame_size(values.frame_size), workers=values.workers)
-    except CorpusError as error:
-        cli.fail(error)
-    logging.info("synthetic corpus in %s: %d originals, %d fakes, %d frames each, %.1f s",
-                 values.out_dir, len(record["originals"]), len(record["fakes"]), record["num_frames"],
-                 record["seconds"])
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before MTCNN imports TensorFlow.
-    from absl import app
-
-    _define_flags()
-    logging.set_verbosity(logging.INFO)
-    app.run(main, flags_parser=cli.parse_flags)

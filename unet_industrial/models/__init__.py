@@ -1,0 +1,1 @@
+"""The networks and what training them needs: `unet` (the industrial UNet), `classifier`, `losses`, `metrics`."""
