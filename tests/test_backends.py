@@ -11,29 +11,36 @@ from conftest import REPO_ROOT, run_module
 
 BACKENDS = ("tensorflow", "jax")
 
+# Each script reads `folder`; run in this process (TensorFlow, pytest's backend) or in a fresh one.
 _SAVE = """
-import sys, numpy as np, keras
+import numpy as np, keras
 from unet_industrial.models.unet import build_unet
 keras.utils.set_random_seed(3)
 model = build_unet("tinyUNet", (32, 32, 3), activation="prelu")
 x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
-model.save(sys.argv[1] + "/model.keras")
-np.save(sys.argv[1] + "/x.npy", x)
-np.save(sys.argv[1] + "/logits.npy", keras.ops.convert_to_numpy(model(x)))
+model.save(folder + "/model.keras")
+np.save(folder + "/x.npy", x)
+np.save(folder + "/logits.npy", keras.ops.convert_to_numpy(model(x)))
 """
 
 _LOAD = """
-import sys, numpy as np, keras
+import numpy as np, keras
 import unet_industrial.models.unet  # registers the project's custom layers
-model = keras.saving.load_model(sys.argv[1] + "/model.keras")
-np.save(sys.argv[1] + "/reloaded.npy", keras.ops.convert_to_numpy(model(np.load(sys.argv[1] + "/x.npy"))))
+model = keras.saving.load_model(folder + "/model.keras")
+np.save(folder + "/reloaded.npy", keras.ops.convert_to_numpy(model(np.load(folder + "/x.npy"))))
 """
 
 
-def _python(code, backend, *args):
+def _python(code, backend, folder):
+    """Runs a script under `backend`: here when it is this process's backend, else in a new process."""
+    import keras
+
+    if backend == keras.backend.backend():
+        exec(code, {"folder": folder})
+        return
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", "import sys; folder = sys.argv[1]\n" + code, folder],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
 
 
