@@ -9,12 +9,17 @@ seconds and peak resident memory. The first video is detected twice and
 its first pass left out, so graph building is not counted. With
 --large_video=PATH it first writes a short --large_side x --large_side video
 with a face pasted in (skimage's astronaut) and measures only that file: the
-memory check of BENCHMARKS.md. prepare's speed is its own manifest's
+memory check of BENCHMARKS.md. --frames_per_video=N measures the cost of N
+sampled frames instead of the recipe's (the growth table; the verdicts of
+such a run do not hold, since the video threshold was calibrated on the
+recipe's count). prepare's speed is its own manifest's
 `speed` section (`python -m data_pipeline.prepare ...`). Speed lives here and
 in BENCHMARKS.md, never in timed tests.
 """
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 import resource
 import time
@@ -36,6 +41,7 @@ class PipelineBenchmarkConfig:
       large_video: if set, write a large synthetic video here and measure it alone.
       large_side: its width and height in pixels.
       large_frames: its frame count.
+      frames_per_video: 0 for the recipe's count, or another count whose cost to measure.
     """
 
     run_dir: str = ""
@@ -43,6 +49,7 @@ class PipelineBenchmarkConfig:
     large_video: str = ""
     large_side: int = 4000
     large_frames: int = 10
+    frames_per_video: int = 0
 
 
 def write_large_video(path, side, frames):
@@ -80,9 +87,15 @@ def run(config, report=print):
 
     videos = list(config.videos)
     if config.large_video:
-        write_large_video(config.large_video, config.large_side, config.large_frames)
+        # Written by a child process: H.264 encoding at this size holds buffers of its own,
+        # which would otherwise count in this process's peak memory.
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pool.submit(write_large_video, config.large_video, config.large_side, config.large_frames).result()
         videos = [config.large_video]
     calibration = detection.with_recipe(config.run_dir, verdicts.Calibration.load(config.run_dir))
+    if config.frames_per_video:
+        recipe = dataclasses.replace(calibration.recipe, frames_per_video=config.frames_per_video)
+        calibration = dataclasses.replace(calibration, crop_recipe=recipe.to_dict())
     model = inference.load(config.run_dir)
     if not config.large_video:
         detection.detect_video(videos[0], model, calibration)  # warm-up: graph building is not measured
@@ -100,6 +113,8 @@ flags.DEFINE_list("videos", [], "Videos to detect on.")
 flags.DEFINE_string("large_video", "", "Write a large synthetic video here and measure only it.")
 flags.DEFINE_integer("large_side", PipelineBenchmarkConfig.large_side, "The large video's width and height.")
 flags.DEFINE_integer("large_frames", PipelineBenchmarkConfig.large_frames, "The large video's frame count.")
+flags.DEFINE_integer("frames_per_video", 0, "0: the recipe's; else the sampled frames whose cost to measure "
+                     "(the verdicts then do not hold).")
 FLAGS = flags.FLAGS
 
 
@@ -107,7 +122,7 @@ def main(argv):
     cli.no_arguments(argv)
     config = PipelineBenchmarkConfig(run_dir=FLAGS.run_dir, videos=tuple(FLAGS.videos),
                                      large_video=FLAGS.large_video, large_side=FLAGS.large_side,
-                                     large_frames=FLAGS.large_frames)
+                                     large_frames=FLAGS.large_frames, frames_per_video=FLAGS.frames_per_video)
     if not config.run_dir or not os.path.isdir(config.run_dir):
         cli.fail(f"--run_dir={config.run_dir!r} must name a trained run folder")
     if not config.videos and not config.large_video:
