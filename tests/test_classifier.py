@@ -193,7 +193,8 @@ def test_the_classifier_learns_frame_labels_it_can_see(tmp_path):
 
 def test_the_training_job_writes_a_classifier_run(trained_run):
     saved = json.loads((trained_run / "config.json").read_text())["config"]
-    assert (saved["model_kind"], saved["classifier"], saved["weights"]) == ("classifier", "unet_encoder", "none")
+    assert (saved["model_kind"], saved["classifier"], saved["weights"]) == ("classifier", "unet_encoder",
+                                                                             "none")
     state = json.loads((trained_run / "checkpoints" / "train_state.json").read_text())
     assert state["step"] == 2 and state["best_metric"] == "auc" and state["best"]["step"] == 2
     evaluations = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()

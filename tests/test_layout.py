@@ -10,7 +10,8 @@ from conftest import REPO_ROOT
 PACKAGES = ("data_pipeline", "unet_industrial")
 # Modules allowed to import the synthetic corpus: the corpus itself, the demo
 # and studies that run on it, and the tool that measures masks against its truth.
-CORPUS_USERS = ("data_pipeline/synthetic/", "unet_industrial/experiments/", "data_pipeline/tools/mask_quality.py")
+CORPUS_USERS = ("data_pipeline/synthetic/", "unet_industrial/experiments/",
+                "data_pipeline/tools/mask_quality.py")
 MAX_MODULE_LINES = 450
 
 

@@ -87,8 +87,8 @@ def test_cross_manipulation_study_writes_its_matrix_from_each_models_test_report
     # (in this process: the command line's start-up was tested above): no model
     # file or report is written again. Compared through the files rather than
     # the log, which other tests' absl set-up in the same worker can silence.
-    written = {path: os.stat(path).st_mtime_ns for path in glob.glob(str(run_dir / "*" / "**"), recursive=True)
-               if os.path.isfile(path)}
+    written = {path: os.stat(path).st_mtime_ns
+               for path in glob.glob(str(run_dir / "*" / "**"), recursive=True) if os.path.isfile(path)}
     again = study.run(_study(records, run_dir, "cross_manipulation"))
     assert again["runs"] == record["runs"]
     assert {path: os.stat(path).st_mtime_ns for path in written} == written

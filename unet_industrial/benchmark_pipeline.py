@@ -89,8 +89,10 @@ def run(config, report=print):
     if config.large_video:
         # Written by a child process: H.264 encoding at this size holds buffers of its own,
         # which would otherwise count in this process's peak memory.
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pool.submit(write_large_video, config.large_video, config.large_side, config.large_frames).result()
+        spawn = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            pool.submit(write_large_video, config.large_video, config.large_side,
+                        config.large_frames).result()
         videos = [config.large_video]
     calibration = detection.with_recipe(config.run_dir, verdicts.Calibration.load(config.run_dir))
     if config.frames_per_video:

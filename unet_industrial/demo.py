@@ -6,7 +6,7 @@ Builds the synthetic corpus, prepares TFRecords, trains a CPU-sized
 tinyUNet, calibrates it on the validation split, evaluates it on the test
 split and runs detect on one fake and one real test video, then prints a
 short table and the paths of the report and overlays. Stages and defaults:
-`unet_industrial/demo.py`. Bad flags: one `error:` line, exit status 2.
+`unet_industrial/experiments/demo.py`. Bad flags: one `error:` line, exit status 2.
 
 What it prints with the defaults, and how long it takes, is recorded in
 docs/results.md ("The demo").

@@ -10,7 +10,7 @@ r"""Generalisation studies: leave one method out, cross compression, segmenter a
 
 Each model of a study is trained, calibrated on val and evaluated on test in
 a run folder of its own under --run_dir; the study writes study.json,
-matrix.md and matrix.png there (see unet_industrial/study.py). Run again
+matrix.md and matrix.png there (see unet_industrial/experiments/study.py). Run again
 with the same flags, it reuses finished models and continues an interrupted
 one. This module only parses flags into a StudyConfig and calls
 unet_industrial.experiments.study; bad input gets one line on stderr and exit status

@@ -26,7 +26,8 @@ flags.DEFINE_integer("num_originals", _D.num_originals,
                      f"Original videos, one photograph each; even, {corpus.MIN_ORIGINALS} to "
                      f"{corpus.MAX_ORIGINALS}.")
 flags.DEFINE_list("methods", list(_D.methods), f"Manipulations, of {','.join(METHODS)}.")
-flags.DEFINE_list("compressions", list(_D.compressions), "c0 (lossless RGB), c23, c40 (H.264 CRF); one for dfdc.")
+flags.DEFINE_list("compressions", list(_D.compressions),
+                  "c0 (lossless RGB), c23, c40 (H.264 CRF); one for dfdc.")
 flags.DEFINE_float("seconds", _D.seconds, "Length of every video, at 25 fps.")
 flags.DEFINE_string("frame_size", "x".join(map(str, _D.frame_size)), "WIDTHxHEIGHT, both even.")
 flags.DEFINE_integer("workers", 0, "Rendering processes; 0 = one per CPU core. Does not change the output.")

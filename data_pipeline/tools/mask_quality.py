@@ -270,8 +270,10 @@ def _define_flags():
     # Defined only when run as a program: the tests import the measures as a library.
     flags.DEFINE_string("examples_dir", "../shared/realdata/ffpp_examples",
                         "Folder of the FF++ example frames and official masks.")
-    flags.DEFINE_string("synthetic_dir", None, "A synthetic corpus (data_pipeline.synthetic) to measure instead.")
-    flags.DEFINE_integer("frames_per_video", 8, "With --synthetic_dir: evenly spaced frames measured per fake.")
+    flags.DEFINE_string("synthetic_dir", None,
+                        "A synthetic corpus (data_pipeline.synthetic) to measure instead.")
+    flags.DEFINE_integer("frames_per_video", 8,
+                         "With --synthetic_dir: evenly spaced frames measured per fake.")
 
 
 def main(argv):

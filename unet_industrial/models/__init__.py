@@ -1,1 +1,4 @@
-"""The networks and what training them needs: `unet` (the industrial UNet), `classifier`, `losses`, `metrics`."""
+"""The networks and what training them needs.
+
+`unet` (the industrial UNet), `classifier`, `losses` and `metrics`.
+"""
