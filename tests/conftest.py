@@ -9,6 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+# Tests check what XLA computes, not how fast it runs: its backend optimisation
+# passes are most of a tiny model's compile time on a CPU (BENCHMARKS.md, "The
+# test suite"), so they are off here and in every process a test starts.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The real sample videos and frames (FF++, DFDC) beside the clone, not in it;
 # UNET_REALDATA_DIR points elsewhere (a path that does not exist: as a clone without them).

@@ -148,6 +148,9 @@ def compile_for_training(model, config, metrics=True):
     kind = model_kind(config)
     model.compile(optimizer=make_optimizer(config), loss=kind.loss(config),
                   metrics=kind.train_metrics(config) if metrics else None, jit_compile=jit_compile(config))
+    # Its slots are made now, eagerly: made inside the first traced step instead,
+    # they make TensorFlow trace that step a second time.
+    model.optimizer.build(model.trainable_variables)
 
 
 def make_evaluator(model, config):
@@ -309,12 +312,11 @@ class TrainingMonitor(keras.callbacks.Callback):
 
 
 def restore(model, path):
-    """Loads weights and optimizer state saved by `model.save` into a compiled model.
+    """Loads weights and optimizer state saved by `model.save` into a model compiled for training.
 
     Returns:
       The step (optimizer iterations) the checkpoint was taken at.
     """
-    model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(path)
     except ValueError as error:
