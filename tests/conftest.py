@@ -30,8 +30,10 @@ def realdata_absent(path):
 # For tests that read REALDATA_DIR: where it is absent they skip, saying why, rather than fail.
 requires_realdata = pytest.mark.skipif(not os.path.isdir(REALDATA_DIR), reason=realdata_absent(REALDATA_DIR))
 
-# Flags that keep `python -m data_pipeline.prepare` quick in tests: 3 frames a video, 64-pixel crops.
-PREPARE_FAST = ["--frames_per_video=3", "--detect_every=2", "--image_size=64"]
+# Options that keep prepare quick in tests: 3 frames a video, 64-pixel crops;
+# as PrepareConfig fields and as `python -m data_pipeline.prepare` flags.
+PREPARE_FAST_FIELDS = {"frames_per_video": 3, "detect_every": 2, "image_size": 64}
+PREPARE_FAST = [f"--{name}={value}" for name, value in PREPARE_FAST_FIELDS.items()]
 
 
 def make_face_like_example(rng, size, fake):
@@ -144,6 +146,33 @@ def tiny_tfrecords(tmp_path_factory):
     """(train pattern, eval pattern) of 32x32 RGB examples, half of them fake."""
     out_dir = str(tmp_path_factory.mktemp("tfrecords"))
     return (write_shards(out_dir, "train", 24, seed=0), write_shards(out_dir, "val", 8, seed=1))
+
+
+def prepare_here(out_dir, **fields):
+    """Runs prepare in this process, with PREPARE_FAST and `fields`; returns its manifest.
+
+    For tests about what prepare writes: each process that starts pays
+    TensorFlow's import, and the command line has tests of its own.
+
+    Raises:
+      PrepareError: the problem that the command line prints as its `error:` line.
+    """
+    from data_pipeline import config as config_lib
+    from data_pipeline import preparation
+
+    config = config_lib.PrepareConfig(out_dir=str(out_dir), **{**PREPARE_FAST_FIELDS, **fields})
+    config_lib.validate(config)
+    return preparation.prepare(config)
+
+
+def train_here(**fields):
+    """Trains the TrainConfig of `fields` in this process (see prepare_here); returns its final results."""
+    from unet_industrial import config as config_lib
+    from unet_industrial.training import jobs
+
+    config = config_lib.TrainConfig(**fields)
+    config_lib.validate(config)
+    return jobs.run(config, config.run_dir)
 
 
 def run_module(module, *args, env=None, timeout=600):

@@ -1,4 +1,8 @@
-"""`python -m data_pipeline.prepare --runner=beam`: the local runner's examples, shards and manifest."""
+"""prepare's Beam runner (`--runner=beam`): the local runner's examples, shards and manifest.
+
+The multi-process Beam run goes through `python -m data_pipeline.prepare`,
+Beam's own options after `--` included; the others run in this process.
+"""
 
 import hashlib
 import json
@@ -6,7 +10,7 @@ import os
 import sys
 
 import pytest
-from conftest import PREPARE_FAST, read_records, run_module
+from conftest import PREPARE_FAST, prepare_here, read_records, run_module
 
 import data_pipeline
 from data_pipeline import config as config_lib
@@ -32,11 +36,17 @@ def corpus(tmp_path_factory):
 
 
 def _prepare(corpus, out_dir, *flags):
+    """The command line's run; returns the manifest."""
     result = run_module("data_pipeline.prepare", "--layout=ffpp", f"--data_dir={corpus}",
                         f"--out_dir={out_dir}", *FLAGS, *flags)
     assert result.returncode == 0, result.stderr
     with open(os.path.join(out_dir, "manifest.json")) as f:
         return json.load(f)
+
+
+def _prepare_here(corpus, out_dir, **fields):
+    """A run in this process (FLAGS as fields); returns the manifest."""
+    return prepare_here(out_dir, layout="ffpp", data_dir=corpus, examples_per_shard=4, **fields)
 
 
 def _examples(out_dir, split):
@@ -53,7 +63,7 @@ def _shard_files(out_dir):
 
 
 def test_beam_writes_the_same_examples_shards_and_counts_as_the_local_runner(tmp_path, corpus):
-    local = _prepare(corpus, tmp_path / "local")
+    local = _prepare_here(corpus, tmp_path / "local")
     beam = _prepare(corpus, tmp_path / "beam", *BEAM_MULTI_PROCESSING)
     assert (local["config"]["runner"], beam["config"]["runner"]) == ("local", "beam")
     assert beam["counts"] == local["counts"]
@@ -73,12 +83,12 @@ def test_beam_writes_the_same_examples_shards_and_counts_as_the_local_runner(tmp
 
 def test_beam_resumes_a_folder_without_redoing_its_videos(tmp_path, corpus):
     out_dir = tmp_path / "out"
-    _prepare(corpus, out_dir)
+    _prepare_here(corpus, out_dir)
     work = out_dir / ".work"
     done = {path.name: path.stat().st_mtime_ns for path in work.iterdir() if path.suffix == ".tfrecord"}
     shards = {name: (out_dir / name).read_bytes() for name in _shard_files(out_dir)}
     # Beam in this one process (see BEAM_MULTI_PROCESSING): nothing is left to do but the shards.
-    _prepare(corpus, out_dir, "--runner=beam", "--beam_runner=FnApiRunner")
+    _prepare_here(corpus, out_dir, runner="beam", beam_runner="FnApiRunner")
     assert {name: (work / name).stat().st_mtime_ns for name in done} == done
     assert {name: (out_dir / name).read_bytes() for name in _shard_files(out_dir)} == shards
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 from conftest import run_module
@@ -74,11 +75,19 @@ def test_a_used_workdir_or_a_bad_size_is_refused(demo_run, tmp_path):
     assert not os.path.exists(tmp_path / "new")
 
 
-def test_more_originals_than_the_catalogue_has_faces_is_one_error_line(tmp_path):
-    # The corpus's own range allows 100, but MTCNN finds a face in fewer of
-    # the packaged photographs; the demo must say so before writing anything.
-    result = run_module("unet_industrial.demo", f"--workdir={tmp_path / 'new'}", "--num_originals=100")
-    assert result.returncode == 2
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: --num_originals=100: MTCNN finds a face in only "), last
-    assert not os.path.exists(tmp_path / "new")
+def test_more_originals_than_the_catalogue_has_faces_is_refused_before_anything_is_written(tmp_path,
+                                                                                         monkeypatch):
+    # The corpus's own range allows 100 originals, but MTCNN finds a face in
+    # fewer of the packaged photographs; the demo must say so before writing
+    # anything. Cut to four photographs, the catalogue runs out at 6 (the
+    # command line turns the ConfigError into its `error:` line, as above).
+    from data_pipeline.synthetic import photos
+
+    four = photos.catalogue()[:4]
+    monkeypatch.setattr(photos, "catalogue", lambda: four)
+    workdir = tmp_path / "new"
+    with pytest.raises(ConfigError) as refused:
+        demo.run(demo.DemoConfig(workdir=str(workdir), num_originals=6))
+    assert re.fullmatch(r"--num_originals=6: MTCNN finds a face in only [0-4] of the photographs",
+                        str(refused.value)), refused.value
+    assert not os.path.exists(workdir)

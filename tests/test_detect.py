@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REALDATA_DIR as REALDATA
-from conftest import requires_realdata, run_module, write_shards, write_video
+from conftest import requires_realdata, run_module, train_here, write_shards, write_video
 from data_pipeline import recipe
 from unet_industrial import detection, verdicts
 from unet_industrial.detection import overlay
@@ -40,9 +40,8 @@ def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("detect")
     pattern = write_shards(str(root / "tfrecords"), "train", 8)
     run = root / "run"
-    result = run_module("unet_industrial.train", "--exec_mode=train", "--input_size=32", "--batch_size=2",
-                        "--num_iter=2", f"--train_pattern={pattern}", f"--run_dir={run}", timeout=300)
-    assert result.returncode == 0, result.stderr
+    train_here(exec_mode="train", input_size=32, batch_size=2, num_iter=2, train_pattern=pattern,
+               run_dir=str(run))
     CALIBRATION.save(str(run))
     return str(run)
 

@@ -13,7 +13,7 @@ import zipfile
 import av
 import numpy as np
 import pytest
-from conftest import PREPARE_FAST, read_records, run_module, write_shards
+from conftest import PREPARE_FAST, prepare_here, read_records, run_module, train_here, write_shards
 
 from data_pipeline import layouts, reader, synthetic, video, video_writer
 from unet_industrial import config as config_lib
@@ -519,9 +519,7 @@ def test_prepare_killed_after_some_videos_resumes_from_them(tmp_path):
                        compressions=("c23",), seconds=0.2, progress=False)
     items = layouts.scan("ffpp", corpus, compressions=("c23",), methods=("Deepfakes",)).items
     out_dir = tmp_path / "out"
-    flags = ["--layout=ffpp", f"--data_dir={corpus}", f"--out_dir={out_dir}", *PREPARE_FAST]
-    first = run_module("data_pipeline.prepare", *flags, "--max_videos=2")
-    assert first.returncode == 0, first.stderr
+    prepare_here(out_dir, layout="ffpp", data_dir=corpus, max_videos=2)
     # What a run killed after two videos leaves: their work files, no shard, no manifest, and a
     # half-written temporary file of the video it was on.
     for name in os.listdir(out_dir):
@@ -530,7 +528,8 @@ def test_prepare_killed_after_some_videos_resumes_from_them(tmp_path):
     work = out_dir / shards.WORK_DIR
     interrupted = work / f".tmp-{shards.work_key(items[2].video_id)}.tfrecord"
     interrupted.write_bytes(b"\0" * 100)
-    rerun = run_module("data_pipeline.prepare", *flags)
+    rerun = run_module("data_pipeline.prepare", "--layout=ffpp", f"--data_dir={corpus}", f"--out_dir={out_dir}",
+                       *PREPARE_FAST)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(items) - 2} videos to process (2 already done)" in rerun.stderr
     assert not interrupted.exists()
@@ -543,12 +542,10 @@ def tiny_run(tmp_path_factory):
     """A segmenter run trained for two steps on 32x32 records, with its records folder."""
     folder = tmp_path_factory.mktemp("tiny_run")
     pattern = write_shards(str(folder / "records"), "train", 8, num_shards=1)
-    run_dir = folder / "run"
-    result = run_module("unet_industrial.train", "--exec_mode=train", "--input_size=32", "--batch_size=2",
-                        "--num_iter=2", "--save_every=2", f"--train_pattern={pattern}",
-                        f"--run_dir={run_dir}", "--augmentation=none", timeout=300)
-    assert result.returncode == 0, result.stderr
-    return str(run_dir), pattern
+    run_dir = str(folder / "run")
+    train_here(exec_mode="train", input_size=32, batch_size=2, num_iter=2, save_every=2, train_pattern=pattern,
+               run_dir=run_dir, augmentation="none")
+    return run_dir, pattern
 
 
 def test_train_on_a_corrupt_shard_is_one_error_line_naming_it(tmp_path, tiny_run):

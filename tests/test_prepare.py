@@ -1,4 +1,9 @@
-"""`python -m data_pipeline.prepare` end to end: real samples, bad files, workers, resuming."""
+"""prepare end to end: real samples, bad files, workers, resuming.
+
+Through `python -m data_pipeline.prepare` where the command line is part of
+what is tested (its exit status, log and error lines, worker processes), in
+this process elsewhere.
+"""
 
 import json
 import os
@@ -9,10 +14,12 @@ import numpy as np
 import pytest
 
 from data_pipeline import faces, schema, synthetic, video
+from data_pipeline.config import PrepareError
+from data_pipeline.runners import shards
 
 from conftest import PREPARE_FAST as FAST
 from conftest import REALDATA_DIR as REALDATA
-from conftest import read_records, requires_realdata, run_module, write_video
+from conftest import prepare_here, read_records, requires_realdata, run_module, write_video
 
 FFPP_ORIGINAL = os.path.join(REALDATA, "ffpp", "original_sequences", "youtube", "c23", "videos", "519.mp4")
 
@@ -62,8 +69,7 @@ def test_real_ffpp_pair_gives_real_and_fake_records(tmp_path):
 @requires_realdata
 def test_real_dfdc_reports_missing_files_and_keeps_a_fake_without_original_as_label_only(tmp_path):
     out_dir = tmp_path / "dfdc"
-    result = _prepare(out_dir, "--layout=dfdc", f"--data_dir={os.path.join(REALDATA, 'dfdc')}", *FAST)
-    assert result.returncode == 0, result.stderr
+    prepare_here(out_dir, layout="dfdc", data_dir=os.path.join(REALDATA, "dfdc"))
     manifest = _manifest(out_dir)
     assert manifest["skipped"]["by_reason"] == {"missing_file": 5}
     # The one DFDC video present is a fake whose original is not: its label counts, its mask is unknown.
@@ -159,29 +165,31 @@ def test_bad_inputs_are_logged_skips_and_the_run_goes_on(tmp_path, messy_dfdc):
 
 
 @requires_realdata
-def test_same_records_whatever_the_worker_count_and_reruns_resume(tmp_path, messy_dfdc):
+def test_same_records_whatever_the_worker_count_and_reruns_resume(tmp_path, messy_dfdc, monkeypatch):
     one, two = tmp_path / "one", tmp_path / "two"
-    assert _prepare(one, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST).returncode == 0
+    prepare_here(one, layout="dfdc", data_dir=messy_dfdc)
     assert _prepare(two, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST,
                     "--num_workers=2").returncode == 0
-    shards = sorted(name for name in os.listdir(one) if name.endswith(".tfrecord"))
-    assert shards == sorted(name for name in os.listdir(two) if name.endswith(".tfrecord"))
-    for name in shards:
+    names = sorted(name for name in os.listdir(one) if name.endswith(".tfrecord"))
+    assert names == sorted(name for name in os.listdir(two) if name.endswith(".tfrecord"))
+    for name in names:
         assert (one / name).read_bytes() == (two / name).read_bytes()
-    before = {name: (one / name).read_bytes() for name in shards}
-    rerun = _prepare(one, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST)
-    assert rerun.returncode == 0
-    assert "videos to process" not in rerun.stderr  # everything was already done
-    assert {name: (one / name).read_bytes() for name in shards} == before
-    changed = _prepare(one, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST, "--image_size=32")
-    assert changed.returncode == 2 and "was prepared with other options (image_size)" in changed.stderr
+    before = {name: (one / name).read_bytes() for name in names}
+
+    def processed_again(item, *args):
+        raise AssertionError(f"{item.video_id} was processed again")
+
+    monkeypatch.setattr(shards, "run_worker", processed_again)  # everything was already done
+    prepare_here(one, layout="dfdc", data_dir=messy_dfdc)
+    assert {name: (one / name).read_bytes() for name in names} == before
+    with pytest.raises(PrepareError, match=r"was prepared with other options \(image_size\)"):
+        prepare_here(one, layout="dfdc", data_dir=messy_dfdc, image_size=32)
 
 
 @requires_realdata
 def test_drop_empty_fakes_leaves_out_fakes_without_a_difference(tmp_path, messy_dfdc):
     out_dir = tmp_path / "out"
-    result = _prepare(out_dir, "--layout=dfdc", f"--data_dir={messy_dfdc}", *FAST, "--drop_empty_fakes")
-    assert result.returncode == 0, result.stderr
+    prepare_here(out_dir, layout="dfdc", data_dir=messy_dfdc, drop_empty_fakes=True)
     assert _manifest(out_dir)["skipped"]["by_reason"]["mask_empty"] == 1
     assert b"dfdc_train_part_0/audio_only" not in {r[schema.VIDEO_ID] for r in read_records(out_dir)}
 
@@ -216,9 +224,8 @@ def test_all_faces_gives_one_record_per_face(tmp_path, face_frames):
     write_video(part / "two.mp4", [np.hstack([frame, frame[:, ::-1]]) for frame in face_frames])
     (part / "metadata.json").write_text(json.dumps({"two.mp4": {"label": "REAL", "split": "train"}}))
     main_face, every_face = tmp_path / "main", tmp_path / "all"
-    assert _prepare(main_face, "--layout=dfdc", f"--data_dir={tmp_path / 'data'}", *FAST).returncode == 0
-    assert _prepare(every_face, "--layout=dfdc", f"--data_dir={tmp_path / 'data'}", *FAST,
-                    "--all_faces").returncode == 0
+    prepare_here(main_face, layout="dfdc", data_dir=str(tmp_path / "data"))
+    prepare_here(every_face, layout="dfdc", data_dir=str(tmp_path / "data"), all_faces=True)
     assert sorted(r[schema.FACE_NUMBER] for r in read_records(main_face)) == [0, 0, 0]
     records = read_records(every_face)
     assert sorted(r[schema.FACE_NUMBER] for r in records) == [0, 0, 0, 1, 1, 1]
@@ -233,8 +240,7 @@ def test_provided_masks_are_cut_with_the_face(tmp_path):
     synthetic.generate(str(corpus), num_originals=6, methods=("Deepfakes",), compressions=("c23",),
                        seconds=0.4, progress=False)
     out_dir = tmp_path / "out"
-    result = _prepare(out_dir, "--layout=ffpp", f"--data_dir={corpus}", *FAST, "--mask_source=provided")
-    assert result.returncode == 0, result.stderr
+    prepare_here(out_dir, layout="ffpp", data_dir=str(corpus), mask_source="provided")
     fakes = [r for r in read_records(out_dir) if r[schema.LABEL] == 1]
     assert len(fakes) == 6 * 3
     for record in fakes:
