@@ -5,9 +5,11 @@ The writer (`serialize_example`) and the reader (`parse_example`) both use the
 table below, so they cannot drift apart. Images and masks are stored encoded:
 the face as PNG by default (re-encoding as JPEG adds the very artifacts the
 detector looks at) and the mask always as a one-channel PNG of 0/1 values.
-"""
 
-import tensorflow as tf
+TensorFlow is imported where a record is made or read, not with the keys:
+a command line that stops at its flags or at the data's layout answers at
+once, not after TensorFlow's import.
+"""
 
 IMAGE = "image/encoded"
 IMAGE_FORMAT = "image/format"
@@ -51,10 +53,12 @@ FEATURES = {
 }
 
 _DEFAULTS = {_BYTES: b"", _INT: 0, _FLOAT: 0.0}
-_TF_TYPES = {_BYTES: tf.string, _INT: tf.int64, _FLOAT: tf.float32}
+_TF_TYPES = {_BYTES: "string", _INT: "int64", _FLOAT: "float32"}
 
 
 def _feature(kind, value):
+    import tensorflow as tf
+
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if kind == _BYTES:
         values = [v.encode() if isinstance(v, str) else bytes(v) for v in values]
@@ -91,6 +95,8 @@ def serialize_example(fields):
         if length and len(value) != length:
             raise ValueError(f"{key} needs {length} values, got {len(value)}")
         feature[key] = _feature(kind, value)
+    import tensorflow as tf
+
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     # Protobuf serializes maps in an unspecified order that differs between
     # processes; sorted keys make records byte-identical whatever the worker.
@@ -99,8 +105,10 @@ def serialize_example(fields):
 
 def parse_example(serialized):
     """Parses one serialized record into a dict of tensors keyed as above."""
+    import tensorflow as tf
+
     spec = {
-        key: tf.io.FixedLenFeature([length] if length else [], _TF_TYPES[kind],
+        key: tf.io.FixedLenFeature([length] if length else [], tf.as_dtype(_TF_TYPES[kind]),
                                    default_value=[_DEFAULTS[kind]] * length if length else _DEFAULTS[kind])
         for key, (kind, length) in FEATURES.items()
     }
