@@ -13,6 +13,11 @@ import pytest
 # passes are most of a tiny model's compile time on a CPU (BENCHMARKS.md, "The
 # test suite"), so they are off here and in every process a test starts.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+# `make test` runs two workers on two cores: a TensorFlow process computing on
+# a thread per core (its default) only oversubscribes them, so each one here,
+# and each job a test starts, computes on one thread (OpenMP's likewise).
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The real sample videos and frames (FF++, DFDC) beside the clone, not in it;
