@@ -1,5 +1,6 @@
 """Shared fixtures: tiny TFRecord shards written through the project's schema."""
 
+import gc
 import json
 import os
 import subprocess
@@ -18,6 +19,19 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 # and each job a test starts, computes on one thread (OpenMP's likewise).
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+
+def pytest_collection_finish(session):
+    """Keeps what the imports made (TensorFlow, Keras, ...) out of the garbage collector's full walks.
+
+    Those hundreds of thousands of objects live as long as the worker, and
+    full collections in a worker have taken tens of seconds here
+    (BENCHMARKS.md, "The test suite").
+    """
+    gc.collect()
+    gc.freeze()
+
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The real sample videos and frames (FF++, DFDC) beside the clone, not in it;
