@@ -111,10 +111,11 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory, data):
-    """A run calibrated on val through the command line (--calibrate), then evaluated on test in this process."""
+    """A run calibrated on val through the command line (--calibrate), then evaluated on test here."""
     run_dir = _brightness_run(str(tmp_path_factory.mktemp("evaluated") / "run"))
-    result = run_module("unet_industrial.evaluate", f"--run_dir={run_dir}", f"--data_pattern={data['val'][0]}",
-                        "--split=val", "--batch_size=16", "--calibrate", timeout=300)
+    result = run_module("unet_industrial.evaluate", f"--run_dir={run_dir}",
+                        f"--data_pattern={data['val'][0]}", "--split=val", "--batch_size=16", "--calibrate",
+                        timeout=300)
     assert result.returncode == 0, result.stderr
     evaluation.evaluate(evaluation.EvalConfig(run_dir, data["test"][0], split="test", batch_size=16))
     return run_dir

@@ -528,8 +528,8 @@ def test_prepare_killed_after_some_videos_resumes_from_them(tmp_path):
     work = out_dir / shards.WORK_DIR
     interrupted = work / f".tmp-{shards.work_key(items[2].video_id)}.tfrecord"
     interrupted.write_bytes(b"\0" * 100)
-    rerun = run_module("data_pipeline.prepare", "--layout=ffpp", f"--data_dir={corpus}", f"--out_dir={out_dir}",
-                       *PREPARE_FAST)
+    rerun = run_module("data_pipeline.prepare", "--layout=ffpp", f"--data_dir={corpus}",
+                       f"--out_dir={out_dir}", *PREPARE_FAST)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(items) - 2} videos to process (2 already done)" in rerun.stderr
     assert not interrupted.exists()
@@ -543,8 +543,8 @@ def tiny_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_run")
     pattern = write_shards(str(folder / "records"), "train", 8, num_shards=1)
     run_dir = str(folder / "run")
-    train_here(exec_mode="train", input_size=32, batch_size=2, num_iter=2, save_every=2, train_pattern=pattern,
-               run_dir=run_dir, augmentation="none")
+    train_here(exec_mode="train", input_size=32, batch_size=2, num_iter=2, save_every=2,
+               train_pattern=pattern, run_dir=run_dir, augmentation="none")
     return run_dir, pattern
 
 
