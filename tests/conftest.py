@@ -21,7 +21,6 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-
 def pytest_collection_finish(session):
     """Keeps what the imports made (TensorFlow, Keras, ...) out of the garbage collector's full walks.
 

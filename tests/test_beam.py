@@ -17,7 +17,8 @@ from data_pipeline import config as config_lib
 from data_pipeline import preparation, schema, synthetic
 
 # 4 videos of 3 frames a split: 3 shards of each split to plan and write.
-FLAGS = [*PREPARE_FAST, "--examples_per_shard=4"]
+EXAMPLES_PER_SHARD = 4
+FLAGS = [*PREPARE_FAST, f"--examples_per_shard={EXAMPLES_PER_SHARD}"]
 # Two worker processes, each running the per-video work. The runner is named FnApiRunner, the engine
 # of Beam's Python DirectRunner for batch pipelines and the one that honours these options: Beam
 # 2.77's "DirectRunner" first tries Prism, a binary it downloads from GitHub, which ignores them,
@@ -46,7 +47,8 @@ def _prepare(corpus, out_dir, *flags):
 
 def _prepare_here(corpus, out_dir, **fields):
     """A run in this process (FLAGS as fields); returns the manifest."""
-    return prepare_here(out_dir, layout="ffpp", data_dir=corpus, examples_per_shard=4, **fields)
+    return prepare_here(out_dir, layout="ffpp", data_dir=corpus, examples_per_shard=EXAMPLES_PER_SHARD,
+                        **fields)
 
 
 def _examples(out_dir, split):
