@@ -2,7 +2,7 @@
 
 file pattern -> interleave -> parse -> (balance real/fake) -> shuffle -> repeat
 -> decode -> joint augmentation of image and mask -> batch -> prefetch,
-with AUTOTUNE parallelism throughout.
+with AUTOTUNE parallelism throughout (one call per core: autotuning is off).
 
 A shard that cannot be read (not a TFRecord file, cut short, a record
 without its image or with an image that does not decode) makes TensorFlow
@@ -255,7 +255,21 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
         dataset = dataset.take(max_batches)
     if worker is not None:
         dataset = _with_auto_shard_policy(dataset, tf.data.experimental.AutoShardPolicy.OFF)
-    return dataset.prefetch(autotune)
+    return _without_autotuning(dataset.prefetch(autotune))
+
+
+def _without_autotuning(dataset):
+    """The dataset with tf.data's autotuning thread off; AUTOTUNE then means one call per core.
+
+    TensorFlow 2.21's autotuning thread sleeps through an iterator's
+    cancellation: the sleep doubles up to a minute as the pipeline runs, and
+    dropping the iterator (the end of a `for` loop over the dataset included)
+    waited for the rest of it, up to tens of seconds. Records per second
+    with it off are in BENCHMARKS.md ("tf.data reader").
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _with_auto_shard_policy(dataset, policy):
@@ -317,7 +331,7 @@ def make_prediction_dataset(file_pattern, *, image_size, channels, batch_size):
         deterministic=True)
     dataset = dataset.map(schema.parse_example, num_parallel_calls=autotune)
     dataset = dataset.map(prepare, num_parallel_calls=autotune)
-    return dataset.batch(batch_size).prefetch(autotune)
+    return _without_autotuning(dataset.batch(batch_size).prefetch(autotune))
 
 
 def _error_line(error):
