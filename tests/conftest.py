@@ -115,11 +115,11 @@ def read_records(out_dir, split="*"):
     """The parsed examples of the `{split}-*.tfrecord` shards in out_dir, shard by shard, as numpy values."""
     import tensorflow as tf
 
-    from data_pipeline import schema
+    from data_pipeline import reader, schema
 
     paths = sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{split}-*.tfrecord")))
     return [{key: value.numpy() for key, value in schema.parse_example(record).items()}
-            for record in tf.data.TFRecordDataset(paths)]
+            for record in reader.without_autotuning(tf.data.TFRecordDataset(paths))]
 
 
 def write_records(directory, methods=("Deepfakes", "FaceSwap"), compressions=("c23", "c40"), size=32):

@@ -60,7 +60,7 @@ def test_evaluation_pass_reads_every_example_once(tiny_tfrecords):
 
 
 def test_every_reader_pipeline_runs_without_the_autotuning_thread(tiny_tfrecords):
-    # With it, dropping an iterator waited up to a minute (datasets._without_autotuning).
+    # With it, dropping an iterator waited up to a minute (reader.without_autotuning).
     train_pattern, eval_pattern = tiny_tfrecords
     common = {"image_size": 32, "channels": 3, "batch_size": 2}
     pipelines = {

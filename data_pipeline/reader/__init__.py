@@ -18,8 +18,9 @@ from data_pipeline.reader.datasets import (
                                            naming_bad_shards,
                                            shard_problem,
                                            share_examples_among_workers,
+                                           without_autotuning,
 )
 
 __all__ = ["AUGMENTATIONS", "RecordError", "augment", "decode_crop", "decode_record", "list_files",
            "make_dataset", "make_prediction_dataset", "naming_bad_shards", "shard_problem",
-           "share_examples_among_workers"]
+           "share_examples_among_workers", "without_autotuning"]

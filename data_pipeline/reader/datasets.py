@@ -255,17 +255,18 @@ def make_dataset(file_pattern, *, image_size, channels, batch_size, training, au
         dataset = dataset.take(max_batches)
     if worker is not None:
         dataset = _with_auto_shard_policy(dataset, tf.data.experimental.AutoShardPolicy.OFF)
-    return _without_autotuning(dataset.prefetch(autotune))
+    return without_autotuning(dataset.prefetch(autotune))
 
 
-def _without_autotuning(dataset):
+def without_autotuning(dataset):
     """The dataset with tf.data's autotuning thread off; AUTOTUNE then means one call per core.
 
     TensorFlow 2.21's autotuning thread sleeps through an iterator's
     cancellation: the sleep doubles up to a minute as the pipeline runs, and
     dropping the iterator (the end of a `for` loop over the dataset included)
-    waited for the rest of it, up to tens of seconds. Records per second
-    with it off are in BENCHMARKS.md ("tf.data reader").
+    waited for the rest of it, up to tens of seconds. Every tf.data pipeline
+    of the project goes through here. Records per second with it off are in
+    BENCHMARKS.md ("tf.data reader").
     """
     options = tf.data.Options()
     options.autotune.enabled = False
@@ -331,7 +332,7 @@ def make_prediction_dataset(file_pattern, *, image_size, channels, batch_size):
         deterministic=True)
     dataset = dataset.map(schema.parse_example, num_parallel_calls=autotune)
     dataset = dataset.map(prepare, num_parallel_calls=autotune)
-    return _without_autotuning(dataset.batch(batch_size).prefetch(autotune))
+    return without_autotuning(dataset.batch(batch_size).prefetch(autotune))
 
 
 def _error_line(error):
@@ -348,7 +349,7 @@ def shard_problem(path, image_size, channels):
     """
     dataset = tf.data.TFRecordDataset(path).map(schema.parse_example).map(
         lambda features: decode_record(features, image_size, channels))
-    iterator = iter(dataset)
+    iterator = iter(without_autotuning(dataset))
     index = 0
     while True:
         try:

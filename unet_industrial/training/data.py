@@ -37,6 +37,27 @@ def _cycle(batches):
         yield from batches
 
 
+def _for_keras(batches, repeat):
+    """In-memory batches as Keras is handed them: as they are, or a tf.data dataset under TensorFlow.
+
+    Under TensorFlow, Keras wraps a Python iterator in a tf.data pipeline
+    with autotuning on, and dropping such an iterator waits up to a minute
+    (`data_pipeline.reader.without_autotuning`). Other backends take the
+    batches without TensorFlow.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _cycle(batches) if repeat else batches
+    import tensorflow as tf
+
+    from data_pipeline import reader
+
+    images, masks = (np.stack(part) for part in zip(*batches))
+    dataset = tf.data.Dataset.from_tensor_slices((images, masks))  # one element per batch
+    return reader.without_autotuning(dataset.repeat() if repeat else dataset)
+
+
 def training_data(config, start_step=0, distribution=None):
     """The infinite stream of training batches for a config.
 
@@ -58,7 +79,7 @@ def training_data(config, start_step=0, distribution=None):
     """
     batch_size = distribution.global_batch_size if distribution else config.batch_size
     if config.uses_synthetic_data:
-        return _cycle(synthetic_batches(batch_size, config.input_shape, config.seed))
+        return _for_keras(synthetic_batches(batch_size, config.input_shape, config.seed), repeat=True)
     from data_pipeline import reader
 
     worker = None
@@ -88,7 +109,7 @@ def evaluation_data(config, distribution=None):
     """
     batch_size = distribution.global_batch_size if distribution else config.batch_size
     if config.uses_synthetic_data:
-        return synthetic_batches(batch_size, config.input_shape, config.seed + 1)
+        return _for_keras(synthetic_batches(batch_size, config.input_shape, config.seed + 1), repeat=False)
     from data_pipeline import reader
 
     dataset = reader.make_dataset(
