@@ -8,6 +8,7 @@ instead of an exception, so one bad file never stops a run.
 """
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -110,6 +111,15 @@ class Face:
 # of 1080p fit); frames beyond it are decoded a second time, one at a time,
 # so memory stays bounded whatever the resolution.
 HELD_FRAMES_BYTES = 256 * 2**20
+# Frames the decoding thread may run ahead of MTCNN. What waits is mostly
+# detection-size copies (full frames only within HELD_FRAMES_BYTES), and a
+# few keep MTCNN fed when a frame takes long to decode.
+DECODE_AHEAD = 8
+# MTCNN calls at once. Much of a call is single-threaded NumPy and Python
+# (pyramid copies, non-maximum suppression), which a second call overlaps
+# with the first one's convolutions: about 1.2-1.6x faster on 2 cores, for
+# one more batch in memory (BENCHMARKS.md, "detect per video").
+DETECTION_THREADS = 2
 
 
 @dataclasses.dataclass
@@ -123,6 +133,8 @@ class Decoded:
       scale: the copies' scale to full resolution.
       shape: (height, width) of the full-resolution frames.
       held: {index: full-resolution RGB frame} for the first frames that fit `HELD_FRAMES_BYTES`.
+      positions: the positions (in `indices`) of the key frames MTCNN looked at (`faces.key_positions`).
+      detections: per key frame, the `faces.Detection`s found in its copy.
     """
 
     path: str
@@ -131,29 +143,76 @@ class Decoded:
     scale: float
     shape: tuple
     held: dict
+    positions: list
+    detections: list
 
 
-def decode_for_tracking(path, indices, timer, max_side=DETECTION_MAX_SIDE, held_bytes=0):
-    """Decodes the sampled frames once: a detection-size copy of each, and the full frames
-    that fit `held_bytes`.
+def _detection_copies(path, indices, max_side, held_bytes):
+    """Yields (index, detection-size copy, its scale, the full frame's shape, the full frame or None):
+    the full frames are kept while they fit `held_bytes`, the first ones only."""
+    budget = held_bytes
+    for index, frame in video.read_frames(path, indices):
+        small, scale = detection_copy(frame, max_side)
+        held = frame if frame.nbytes <= budget else None
+        budget = budget - frame.nbytes if held is not None else 0
+        yield index, small, scale, frame.shape[:2], held
+
+
+def decode_for_tracking(path, indices, timer, detect_every, max_side=DETECTION_MAX_SIDE, held_bytes=0):
+    """Decodes the sampled frames once and finds the faces in them: a detection-size copy of each, the
+    full frames that fit `held_bytes`, and MTCNN's detections on the key frames.
+
+    The frames decode in a thread (`video.read_ahead`) while MTCNN looks at
+    the key frames already decoded, `DETECTION_THREADS` batches at a time.
+    The batches are those `faces.detect_faces` makes of all the key frames
+    at once (a frame's detections can differ by a pixel or two in another
+    batch), so the detections are the same. The timer's "decode" is the
+    time until the last frame is decoded, and "detect" the time MTCNN takes
+    after that.
+
+    Args:
+      path: the video file.
+      indices: the frames to sample.
+      timer: a `StageTimer`.
+      detect_every: MTCNN runs at least every this many video frames (`detection_step`).
+      max_side: the detection copies' longer side at most.
+      held_bytes: full-resolution frames kept, in bytes.
 
     Raises:
       video.VideoError: for a file that cannot be read or has no decodable frame.
     """
-    decoded = Decoded(path, [], [], 1.0, None, {})
-    budget = held_bytes
-    for index, frame in timer.iterate("decode", video.read_frames(path, indices)):
-        small, decoded.scale = detection_copy(frame, max_side)
-        decoded.shape = frame.shape[:2]
-        decoded.small_frames.append(small)
-        decoded.indices.append(index)
-        if frame.nbytes <= budget:
-            decoded.held[index] = frame
-            budget -= frame.nbytes
-        else:
-            budget = 0  # held frames stay a prefix of the sampled ones
-    if not decoded.indices:
-        raise video.VideoError("empty_video", f"no frame decoded from {path}")
+    decoded = Decoded(path, [], [], 1.0, None, {}, [], [])
+    # From the planned frames, known before decoding; a file that ends early keeps their step.
+    step = detection_step(indices, detect_every)
+    batches, waiting = [], []
+    copies = video.read_ahead(_detection_copies(path, indices, max_side, held_bytes), DECODE_AHEAD)
+    with concurrent.futures.ThreadPoolExecutor(DETECTION_THREADS, thread_name_prefix="mtcnn") as pool:
+
+        def detect_waiting():
+            batches.append(pool.submit(faces.detect_faces, [decoded.small_frames[p] for p in waiting]))
+            decoded.positions.extend(waiting)
+            waiting.clear()
+
+        for position, (index, small, scale, shape, full) in enumerate(timer.iterate("decode", copies)):
+            decoded.indices.append(index)
+            decoded.small_frames.append(small)
+            decoded.scale, decoded.shape = scale, shape
+            if full is not None:
+                decoded.held[index] = full
+            if position % step == 0:
+                waiting.append(position)
+                if len(waiting) == faces.batch_size_for(small.shape):
+                    detect_waiting()
+        if not decoded.indices:
+            raise video.VideoError("empty_video", f"no frame decoded from {path}")
+        last = len(decoded.indices) - 1
+        if last % step:
+            waiting.append(last)  # the last frame is always a key frame (faces.key_positions)
+        if waiting:
+            detect_waiting()
+        with timer.stage("detect"):
+            for batch in batches:
+                decoded.detections.extend(batch.result())
     return decoded
 
 
@@ -174,7 +233,7 @@ def full_frames(decoded):
 
 
 def track_decoded(decoded, config, timer):
-    """The faces of a tracking pass's frames, found by MTCNN on the detection-size copies and tracked.
+    """The faces of a tracking pass's frames, tracked from MTCNN's detections on the key frames.
 
     Returns:
       {frame index: [Face, ...]} in full-resolution pixels, for the frames
@@ -182,9 +241,8 @@ def track_decoded(decoded, config, timer):
     """
     kept, scale, (height, width) = decoded.indices, decoded.scale, decoded.shape
     with timer.stage("detect"):
-        tracks = faces.track_all_faces(decoded.small_frames,
-                                       detection_step=detection_step(kept, config.detect_every),
-                                       frame_indices=kept, max_faces=None if config.all_faces else 1)
+        tracks = faces.tracks_from_detections(decoded.detections, decoded.positions, kept,
+                                              max_faces=None if config.all_faces else 1)
     found = collections.defaultdict(list)
     for number, boxes in enumerate(tracks):
         for index, box in zip(kept, boxes):
@@ -193,19 +251,6 @@ def track_decoded(decoded, config, timer):
                 found[index].append(Face(number, full,
                                          faces.square_box(full, config.crop_scale, height, width)))
     return dict(found)
-
-
-def track(path, indices, config, timer, max_side=DETECTION_MAX_SIDE):
-    """The faces of the frames of `path` at `indices`, found by MTCNN and tracked.
-
-    MTCNN looks at copies whose longer side is at most `max_side` (the crop
-    recipe's detection_max_side); boxes come back in full-resolution pixels.
-
-    Returns:
-      {frame index: [Face, ...]} for the frames where a face track is
-      present (only the main track unless config.all_faces).
-    """
-    return track_decoded(decode_for_tracking(path, indices, timer, max_side), config, timer)
 
 
 def cached_track(path, indices, config, timer, held_bytes=0):
@@ -227,7 +272,7 @@ def cached_track(path, indices, config, timer, held_bytes=0):
         with open(cache_path) as f:
             return {int(index): [Face(number, tuple(box), tuple(crop_box)) for number, box, crop_box in found]
                     for index, found in json.load(f).items()}, None
-    decoded = decode_for_tracking(path, indices, timer, held_bytes=held_bytes)
+    decoded = decode_for_tracking(path, indices, timer, config.detect_every, held_bytes=held_bytes)
     found = track_decoded(decoded, config, timer)
     # Workers may race on one original; each writes the same content whole.
     files.atomic_write(cache_path, json.dumps(

@@ -15,6 +15,7 @@ grayscale and RGBA frames are accepted and converted.
 
 import dataclasses
 import functools
+import threading
 
 import cv2
 import numpy as np
@@ -95,23 +96,66 @@ def box_iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-@functools.lru_cache(maxsize=None)
+class _GraphStage:
+    """One of the `mtcnn` package's stages, its network run as a TensorFlow graph and fed a tensor.
+
+    The package runs its networks layer by layer, and hands each stage the
+    frames as a NumPy array, which TensorFlow copies into a new tensor at
+    every op that reads it (once per level of PNet's image pyramid). A
+    graph (`tf.function`) and one tensor per stage give the same detections
+    in well under half the time (BENCHMARKS.md, "detect per video").
+    """
+
+    def __init__(self, stage_class):
+        import tensorflow as tf
+        from mtcnn.stages.base import StageBase
+
+        self.stage = stage_class()
+        # StageBase's constructor is the package's way to give a stage its model.
+        # reduce_retracing: PNet sees a new shape at each pyramid level; one trace covers them all.
+        StageBase.__init__(self.stage, self.stage.name, self.stage.id,
+                           model=tf.function(self.stage.model, reduce_retracing=True))
+        self.name, self.id = self.stage.name, self.stage.id
+        self._to_tensor = tf.convert_to_tensor
+
+    def __call__(self, images_normalized, **kwargs):
+        return self.stage(images_normalized=self._to_tensor(images_normalized), **kwargs)
+
+
+# MTCNN calls may run in several threads (extract.DETECTION_THREADS): the first ones must not each build one.
+_DETECTOR_LOCK = threading.Lock()
+
+
 def get_detector(device="CPU:0"):
     """The process's MTCNN detector on `device`, created on first use.
 
     Creating it loads TensorFlow and the weights (about a second), so each
     worker process makes one and reuses it. Imported lazily so that modules
-    using only the geometry below do not pull in TensorFlow.
+    using only the geometry below do not pull in TensorFlow. Its stages are
+    the package's own, run as graphs (`_GraphStage`).
     """
-    from mtcnn import MTCNN
+    with _DETECTOR_LOCK:
+        return _new_detector(device)
 
-    return MTCNN(device=device)
+
+@functools.lru_cache(maxsize=None)
+def _new_detector(device):
+    from mtcnn import MTCNN
+    from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+    return MTCNN(stages=[_GraphStage(stage) for stage in (StagePNet, StageRNet, StageONet)], device=device)
 
 
 def _to_detection(result):
     x, y, w, h = (float(v) for v in result["box"])
     keypoints = {name: (float(p[0]), float(p[1])) for name, p in result.get("keypoints", {}).items()}
     return Detection((x, y, x + w, y + h), float(result["confidence"]), keypoints)
+
+
+def batch_size_for(frame_shape, batch_size=BATCH_SIZE):
+    """Frames of this shape per MTCNN call: `batch_size`, fewer for large frames (`BATCH_PIXELS`)."""
+    height, width = frame_shape[:2]
+    return max(1, min(batch_size, BATCH_PIXELS // (height * width)))
 
 
 def detect_faces(frames, detector=None, batch_size=BATCH_SIZE, min_confidence=MIN_CONFIDENCE):
@@ -121,7 +165,7 @@ def detect_faces(frames, detector=None, batch_size=BATCH_SIZE, min_confidence=MI
       frames: a sequence of images (gray, RGB or RGBA, uint8). Frames of a
         batch are padded to the largest, so pass frames of one video.
       detector: an `mtcnn.MTCNN`; the process's own by default.
-      batch_size: frames per MTCNN call, fewer for large frames (BATCH_PIXELS).
+      batch_size: frames per MTCNN call, fewer for large frames (`batch_size_for`).
       min_confidence: detections scored below this are dropped.
 
     Returns:
@@ -132,11 +176,13 @@ def detect_faces(frames, detector=None, batch_size=BATCH_SIZE, min_confidence=MI
     results = [[] for _ in frames]
     usable = [i for i, frame in enumerate(frames) if min(np.shape(frame)[:2]) >= MIN_FRAME_SIDE]
     if usable:
-        height, width = np.shape(frames[usable[0]])[:2]
-        batch_size = max(1, min(batch_size, BATCH_PIXELS // (height * width)))
+        batch_size = batch_size_for(np.shape(frames[usable[0]]), batch_size)
     for start in range(0, len(usable), batch_size):
         batch = usable[start:start + batch_size]
-        found = detector.detect_faces([to_rgb(frames[i]) for i in batch])
+        # The package normalizes pixels in their own dtype: uint8 becomes float64, copied
+        # whole into a tensor at every pyramid level. (p - 127.5) / 128 is exact in
+        # float32, so float32 pixels give the same detections at half the copying.
+        found = detector.detect_faces([to_rgb(frames[i]).astype(np.float32) for i in batch])
         for i, faces in zip(batch, found):
             results[i] = [d for d in map(_to_detection, faces) if d.confidence >= min_confidence]
     return results
@@ -217,8 +263,8 @@ def box_in_crop(face_box, crop_box, size=None):
 # ---------------------------------------------------------------- tracking
 
 
-def _key_positions(count, detection_step):
-    """Positions where detection runs: every k-th frame and always the last one."""
+def key_positions(count, detection_step):
+    """Positions of the `count` frames where detection runs: every k-th frame and always the last one."""
     positions = list(range(0, count, detection_step))
     if positions[-1] != count - 1:
         positions.append(count - 1)
@@ -307,12 +353,8 @@ def track_all_faces(frames, detection_step=DETECTION_STEP, detect=None, frame_in
                     min_iou=MIN_TRACK_IOU, smooth_sigma=SMOOTH_SIGMA):
     """Face tracks through a sequence of frames, most prominent first.
 
-    Detection runs on every `detection_step`-th frame and on the last one. A
-    track starts from the largest, most confident detection not yet used
-    (area x confidence, over all key frames) and is extended forwards and
-    backwards by overlap (`MIN_TRACK_IOU`). Frames between two matched key
-    frames get linearly interpolated boxes; then boxes are smoothed in time
-    (`smooth_boxes`). The next track starts from what the previous ones left.
+    Detection runs on every `detection_step`-th frame and on the last one
+    (`key_positions`); `tracks_from_detections` then follows the faces.
 
     Args:
       frames: a sequence of frames of one video (RGB, gray or RGBA, uint8).
@@ -342,8 +384,31 @@ def track_all_faces(frames, detection_step=DETECTION_STEP, detect=None, frame_in
         raise ValueError(f"frame_indices must be {count} increasing numbers, got {times}")
     if count == 0:
         return []
-    positions = _key_positions(count, detection_step)
+    positions = key_positions(count, detection_step)
     detections = (detect or detect_faces)([frames[i] for i in positions])
+    return tracks_from_detections(detections, positions, times, max_faces, min_iou, smooth_sigma)
+
+
+def tracks_from_detections(detections, positions, times, max_faces=None, min_iou=MIN_TRACK_IOU,
+                           smooth_sigma=SMOOTH_SIGMA):
+    """Face tracks from the detections at the key frames, most prominent first.
+
+    A track starts from the largest, most confident detection not yet used
+    (area x confidence, over all key frames) and is extended forwards and
+    backwards by overlap (`MIN_TRACK_IOU`). Frames between two matched key
+    frames get linearly interpolated boxes; then boxes are smoothed in time
+    (`smooth_boxes`). The next track starts from what the previous ones left.
+
+    Args:
+      detections: per key frame, its list of `Detection`s.
+      positions: the key frames' positions among all frames (`key_positions`).
+      times: per frame (all of them, not only the key ones), its index in the video.
+      max_faces, min_iou, smooth_sigma: as in `track_all_faces`.
+
+    Returns:
+      The tracks, as `track_all_faces` returns them.
+    """
+    count = len(times)
     claimed, tracks = set(), []
     while max_faces is None or len(tracks) < max_faces:
         free = [(d.area * d.confidence, key, j) for key, found in enumerate(detections)

@@ -11,6 +11,8 @@ in its original, which is what makes their crops pixel-aligned.
 """
 
 import dataclasses
+import queue
+import threading
 
 import av
 import cv2
@@ -160,6 +162,58 @@ def _read_frames_sequentially(path, wanted):
             yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
         capture.release()
+
+
+def read_ahead(items, depth):
+    """Yields what `items` yields, produced by a thread that runs up to `depth` items ahead.
+
+    Decoding (PyAV, OpenCV) releases the GIL, so a video decodes on one core
+    while its caller works on the frames already decoded. An exception
+    raised by `items` is raised here, where its item would have come.
+    Leaving early (a break, an exception, the generator closed) stops the
+    thread before its next item and closes `items` in it.
+    """
+    produced = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry):
+        """Waits for room unless the reader has left; False when it has."""
+        while not stop.is_set():
+            try:
+                produced.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as error:  # raised again in the reader's thread
+            put((end, error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="read_ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = produced.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 # FaceForensics++'s Face2Face writes frames whose width is cut down to a

@@ -1,6 +1,7 @@
 """Frame sampling and lockstep reading, including the bad files met in real datasets."""
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -196,3 +197,39 @@ def test_held_original_frames_are_paired_instead_of_decoding_the_original_again(
     for index, fake_frame, original_frame in pairs:
         np.testing.assert_array_equal(fake_frame, decoded[index])
         np.testing.assert_array_equal(original_frame, held[index])
+
+
+# ---------------------------------------------------------------- decoding in a thread ahead of its reader
+
+
+def test_read_ahead_yields_in_order_and_raises_where_the_error_was():
+    def items():
+        yield from range(5)
+        raise ValueError("broken after 4")
+
+    got = []
+    with pytest.raises(ValueError, match="broken after 4"):
+        for item in video.read_ahead(items(), depth=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+    assert list(video.read_ahead(iter([]), depth=2)) == []
+
+
+def test_leaving_read_ahead_early_closes_its_source_and_stops_its_thread():
+    produced, closed = [], threading.Event()
+
+    def items():
+        try:
+            for item in range(1000):
+                produced.append(item)
+                yield item
+        finally:
+            closed.set()
+
+    reader = video.read_ahead(items(), depth=3)
+    assert [next(reader), next(reader)] == [0, 1]
+    reader.close()
+    assert closed.is_set()
+    # Two taken, three waiting in the queue, one more made while waiting for room.
+    assert len(produced) <= 6
+    assert not [thread for thread in threading.enumerate() if thread.name == "read_ahead"]

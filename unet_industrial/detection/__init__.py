@@ -6,7 +6,7 @@ wrote into its manifest, training copied into the run and calibration kept
 (`with_recipe`): the recipe's frames_per_video evenly spaced frames
 (`video.sample_indices`), MTCNN on a copy of at most its detection_max_side
 pixels with the faces tracked through the frames as prepare tracked them
-(`extract.track`), all faces, each box squared and enlarged by its
+(`extract.decode_for_tracking`, `extract.track_decoded`), all faces, each box squared and enlarged by its
 crop_scale (`faces.square_box`), cut from the full-resolution frame at its
 image_size (`faces.crop_face`, `cut_faces`), then fed through the reader's
 own transform (`data_pipeline.model_input.to_model_input`). Then, with the

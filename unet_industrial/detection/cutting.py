@@ -60,8 +60,8 @@ def cut_faces(path, recipe, timer, keep_small_frames=False, report=lambda stage:
 
     indices = video.sample_indices(video.probe(path).frame_count, recipe.frames_per_video)
     report("faces")
-    decoded = extract.decode_for_tracking(path, indices, timer, recipe.detection_max_side,
-                                          held_bytes=extract.HELD_FRAMES_BYTES)
+    decoded = extract.decode_for_tracking(path, indices, timer, recipe.detect_every,
+                                          recipe.detection_max_side, held_bytes=extract.HELD_FRAMES_BYTES)
     tracked = extract.track_decoded(decoded, tracking_config(recipe), timer)
     report("crops")
     cut = CutFaces(list(decoded.indices), [], [], (decoded.shape[1], decoded.shape[0]), [])
