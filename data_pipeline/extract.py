@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import time
@@ -115,6 +116,9 @@ HELD_FRAMES_BYTES = 256 * 2**20
 # detection-size copies (full frames only within HELD_FRAMES_BYTES), and a
 # few keep MTCNN fed when a frame takes long to decode.
 DECODE_AHEAD = 8
+# Where cached_track keeps an original's face boxes, and its crops (one file per original and frame plan).
+FACES_DIR = "faces"
+CROPS_SUFFIX = "-crops.npz"
 # MTCNN calls at once. Much of a call is single-threaded NumPy and Python
 # (pyramid copies, non-maximum suppression), which a second call overlaps
 # with the first one's convolutions: about 1.2-1.6x faster on 2 cores, for
@@ -259,25 +263,73 @@ def cached_track(path, indices, config, timer, held_bytes=0):
     FF++ makes five or six fakes from each original; all of them are cut
     with the original's face boxes, so detection (most of the cost) runs
     once. JSON keeps the floats exactly, so cached and fresh results are the
-    same records.
+    same records. The pass that tracks also keeps the original's face
+    crops there (`_save_crops`), so that its fakes' masks need no second
+    decode of it.
 
     Returns:
-      (faces as `track` gives them, the `Decoded` pass when it ran now, else
-      None): its held frames spare the caller a second decode.
+      (faces as `track_decoded` gives them; the `Decoded` pass when it ran
+      now, else None: its held frames spare the caller a second decode; the
+      crops that an earlier pass kept, as `_load_crops` gives them, else None).
     """
     options = [os.path.abspath(path), list(indices), config.detect_every, config.crop_scale, config.all_faces]
     key = hashlib.sha1(json.dumps(options).encode()).hexdigest()
-    cache_path = os.path.join(config.out_dir, WORK_DIR, "faces", f"{key}.json")
+    cache_path = os.path.join(config.out_dir, WORK_DIR, FACES_DIR, f"{key}.json")
+    crops_path = os.path.join(config.out_dir, WORK_DIR, FACES_DIR, f"{key}{CROPS_SUFFIX}")
     if os.path.exists(cache_path):
         with open(cache_path) as f:
-            return {int(index): [Face(number, tuple(box), tuple(crop_box)) for number, box, crop_box in found]
-                    for index, found in json.load(f).items()}, None
+            found = {int(index): [Face(number, tuple(box), tuple(crop_box))
+                                  for number, box, crop_box in in_frame]
+                     for index, in_frame in json.load(f).items()}
+        return found, None, _load_crops(crops_path) if os.path.exists(crops_path) else None
     decoded = decode_for_tracking(path, indices, timer, config.detect_every, held_bytes=held_bytes)
     found = track_decoded(decoded, config, timer)
+    if len(decoded.held) == len(decoded.indices):  # frames beyond the held ones would be decoded again
+        with timer.stage("mask"):
+            _save_crops(crops_path, {index: _crops_of(decoded.held[index], found.get(index, ()),
+                                                      config.image_size) for index in decoded.indices})
     # Workers may race on one original; each writes the same content whole.
     files.atomic_write(cache_path, json.dumps(
         {index: [[face.number, face.box, face.crop_box] for face in found[index]] for index in found}))
-    return found, decoded
+    return found, decoded, None
+
+
+def remove_kept_crops(out_dir):
+    """Removes the originals' crops that `cached_track` kept in a finished run's work folder.
+
+    They spare a second decode only while fakes remain to be cut, and take
+    about a megabyte per original (16 frames at 128 pixels); the face boxes
+    (a few kilobytes) stay for later runs.
+    """
+    directory = os.path.join(out_dir, WORK_DIR, FACES_DIR)
+    for name in os.listdir(directory) if os.path.isdir(directory) else ():
+        if name.endswith(CROPS_SUFFIX):
+            os.remove(os.path.join(directory, name))
+
+
+def _crops_of(frame, faces_in_frame, size):
+    """{face number: its crop} of a frame's faces, cut at their crop boxes and resized to size x size."""
+    return {face.number: faces.crop_face(frame, face.crop_box, size) for face in faces_in_frame}
+
+
+def _save_crops(path, crops):
+    """Keeps {frame index: {face number: crop}} of every decoded frame, those without a face included."""
+    arrays = {f"{index}/{number}": crop
+              for index, in_frame in crops.items() for number, crop in in_frame.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, indices=np.asarray(list(crops), np.int64), **arrays)
+    files.atomic_write(path, buffer.getvalue())
+
+
+def _load_crops(path):
+    """The {frame index: {face number: crop}} that `_save_crops` kept."""
+    with np.load(path) as stored:
+        crops = {int(index): {} for index in stored["indices"]}
+        for name in stored.files:
+            if name != "indices":
+                index, number = name.split("/")
+                crops[int(index)][int(number)] = stored[name]
+    return crops
 
 
 def _provided_masks(item, indices, timer):
@@ -311,17 +363,15 @@ def label_only(item):
     return item.label == FAKE and not item.original_path
 
 
-def _mask(item, face, fake, original, provided, size):
+def _mask(item, face, crop, original_crop, provided, size):
     """The fake-pixel mask of one face crop: none for a real video or a label-only fake, else the provided
-    one or derived."""
-    if item.label != FAKE or original is None:
+    one or derived from the crop and the original's."""
+    if item.label != FAKE or original_crop is None:
         return np.zeros((size, size), np.uint8)
     if provided is not None:
         return faces.crop_face(provided[..., None], face.crop_box, size, nearest=True)[..., 0]
     # The tracked face box tells fake_mask where to look and where to measure compression noise.
-    return masks.fake_mask(faces.crop_face(fake, face.crop_box, size),
-                           faces.crop_face(original, face.crop_box, size),
-                           face_box=faces.box_in_crop(face.box, face.crop_box, size))
+    return masks.fake_mask(crop, original_crop, face_box=faces.box_in_crop(face.box, face.crop_box, size))
 
 
 def in_fake_frame(found, plan, crop_scale):
@@ -358,16 +408,24 @@ def _plan(item, config):
     return video.PairPlan(indices, size=(info.width, info.height))
 
 
-def _frames_to_crop(item, plan, decoded):
-    """Frame iterator of (index, image RGB, original RGB or None).
+def _frames_to_crop(item, plan, decoded, found, original_crops, size):
+    """Frame iterator of (index, image RGB, {face number: the original's crop} or None).
 
-    `decoded` is the tracked video's pass when it ran now (its held frames are not decoded again), else None.
+    `decoded` is the tracked video's pass when it ran now (its held frames
+    are not decoded again), else None. A fake's original is not decoded
+    again where an earlier pass kept its crops (`original_crops`), unless
+    the fake is a centre cut of it: its crop boxes are then its own.
     """
     tracked = full_frames(decoded) if decoded is not None else None
-    if item.label == FAKE and item.original_path:
-        return video.read_pair(item.path, item.original_path, plan, original_frames=tracked)
-    frames = tracked if tracked is not None else video.read_frames(item.path, plan.indices)
-    return ((index, frame, None) for index, frame in frames)
+    if item.label != FAKE or not item.original_path:
+        frames = tracked if tracked is not None else video.read_frames(item.path, plan.indices)
+        return ((index, frame, None) for index, frame in frames)
+    if original_crops is not None and plan.offset == (0, 0):
+        # Only where the original decoded, as in lockstep reading.
+        frames = video.read_frames(item.path, [index for index in plan.indices if index in original_crops])
+        return ((index, frame, original_crops[index]) for index, frame in frames)
+    pairs = video.read_pair(item.path, item.original_path, plan, original_frames=tracked)
+    return ((index, fake, _crops_of(original, found.get(index, ()), size)) for index, fake, original in pairs)
 
 
 def extract_video(item, write, config):
@@ -404,9 +462,10 @@ def extract_video(item, write, config):
         # A fake's faces are found on its original (pixel-aligned crops); a real video's or a
         # label-only fake's on itself (a real video's original_path is its own path, or None).
         tracked_path = item.original_path or item.path
-        found, decoded = cached_track(tracked_path, plan.indices, config, timer, HELD_FRAMES_BYTES)
+        found, decoded, original_crops = cached_track(tracked_path, plan.indices, config, timer,
+                                                      HELD_FRAMES_BYTES)
         found = in_fake_frame(found, plan, config.crop_scale)
-        frames = _frames_to_crop(item, plan, decoded)
+        frames = _frames_to_crop(item, plan, decoded, found, original_crops, config.image_size)
         if not found:
             return skip("no_face", f"no face in any of {len(plan.indices)} sampled frames")
         if result["label_only"] and config.mask_source == "provided":
@@ -416,15 +475,15 @@ def extract_video(item, write, config):
         use_provided = item.label == FAKE and item.mask_path and config.mask_source in ("provided", "auto")
         provided = _provided_masks(item, plan.indices, timer) if use_provided else {}
         fake_frames_with_mask = 0
-        for index, image, original in timer.iterate("decode", frames):
+        for index, image, originals in timer.iterate("decode", frames):
             result["frames"] += 1
             if use_provided and index not in provided:
                 continue
             for face in found.get(index, ()):
                 with timer.stage("mask"):
                     crop = faces.crop_face(image, face.crop_box, config.image_size)
-                    mask = _mask(item, face, image, original, provided.get(index) if use_provided else None,
-                                 config.image_size)
+                    mask = _mask(item, face, crop, None if originals is None else originals.get(face.number),
+                                 provided.get(index) if use_provided else None, config.image_size)
                 fake_frames_with_mask += not masks.is_empty(mask)
                 with timer.stage("write"):
                     write(_example(item, index, face, crop, mask, config, mask_unknown=result["label_only"]))

@@ -157,6 +157,7 @@ def prepare(config):
             results.append(result)
         shard_names = shards.write_shards(config.out_dir, results, config.examples_per_shard)
     shards.remove_stale_shards(config.out_dir, previous, shard_names)
+    extract.remove_kept_crops(config.out_dir)
 
     skipped = [{"video_id": s.video_id, "reason": s.reason, "detail": s.detail} for s in scan.skipped]
     skipped += [{"video_id": r["video_id"], "reason": r["reason"], "detail": r["detail"]}

@@ -187,6 +187,35 @@ def test_same_records_whatever_the_worker_count_and_reruns_resume(tmp_path, mess
 
 
 @requires_realdata
+def test_a_fake_is_cut_against_its_originals_kept_crops_without_decoding_it_again(tmp_path, monkeypatch):
+    from data_pipeline import extract
+
+    ffpp = os.path.join(REALDATA, "ffpp")
+    read_pairs, kept = [], []
+    read_pair, save_crops = video.read_pair, extract._save_crops
+    monkeypatch.setattr(video, "read_pair", lambda *args, **kwargs: read_pairs.append(args[0]) or read_pair(
+        *args, **kwargs))
+    monkeypatch.setattr(extract, "_save_crops",
+                        lambda path, crops: kept.append(crops) or save_crops(path, crops))
+    prepare_here(tmp_path / "kept", layout="ffpp", data_dir=ffpp)  # the original first: it keeps its crops
+    assert len(kept) == 1 and len(kept[0]) == 3
+    assert all(crop.shape == (64, 64, 3) for in_frame in kept[0].values() for crop in in_frame.values())
+    assert read_pairs == []  # the fake was cut without reading its original in lockstep
+    # The crops are gone when the run is done; the face boxes stay.
+    faces_dir = tmp_path / "kept" / shards.WORK_DIR / "faces"
+    assert [name.endswith(".json") for name in os.listdir(faces_dir)] == [True]
+    monkeypatch.setattr(extract, "_save_crops", lambda path, crops: None)
+    prepare_here(tmp_path / "decoded", layout="ffpp", data_dir=ffpp)
+    assert [os.path.basename(path) for path in read_pairs] == ["519_515.mp4"]
+    records = {name: read_records(tmp_path / name) for name in ("kept", "decoded")}
+    assert len(records["kept"]) == 6 and sum(r[schema.LABEL] for r in records["kept"]) == 3
+    for from_kept, from_decoded in zip(records["kept"], records["decoded"]):
+        assert from_kept.keys() == from_decoded.keys()
+        for key in from_kept:
+            np.testing.assert_array_equal(from_kept[key], from_decoded[key], err_msg=key)
+
+
+@requires_realdata
 def test_drop_empty_fakes_leaves_out_fakes_without_a_difference(tmp_path, messy_dfdc):
     out_dir = tmp_path / "out"
     prepare_here(out_dir, layout="dfdc", data_dir=messy_dfdc, drop_empty_fakes=True)
