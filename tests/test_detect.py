@@ -269,3 +269,27 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(run_dir, tmp_path, ca
     assert left == (["table.csv"] if case == "existing_output" else [])
     if case == "existing_output":
         assert (out / "table.csv").read_text() == "earlier results\n"
+
+
+def test_the_model_takes_crops_in_calls_of_bounded_pixels():
+    from unet_industrial.detection import job
+
+    calls = []
+
+    class Model:
+        """Predicts, per crop, a fake area equal to its index / 100, and records each call's size."""
+
+        input_size, predicts_masks = 128, True
+
+        def probabilities(self, crops, tta):
+            calls.append(len(crops))
+            return np.stack([np.full((8, 8), crop[0, 0, 0] / 100) for crop in crops])
+
+    crops = [np.full((128, 128, 3), index, np.uint8) for index in range(37)]
+    calibration = dataclasses.replace(CALIBRATION, frame_score="max", tta="none")
+    scores, _ = job._score_crops(Model(), calibration, crops, keep_areas=False)
+    per_call = detection.crops_per_call(128)
+    assert per_call * 128 * 128 <= detection.MODEL_CHUNK_PIXELS < (per_call + 1) * 128 * 128
+    assert calls == [per_call] * (37 // per_call) + [37 % per_call]
+    np.testing.assert_allclose(scores, np.arange(37) / 100)
+    assert detection.crops_per_call(4096) == 1

@@ -55,12 +55,14 @@ the overlay), job (detect_video, detect).
 from unet_industrial.detection.config import (DETECTIONS_DIR, MAX_FRAMES_PER_VIDEO, DetectConfig,
                                               default_csv_path, find_videos, validate, with_recipe)
 from unet_industrial.detection.cutting import CutFaces, cut_faces, tracking_config
-from unet_industrial.detection.job import MODEL_CHUNK, detect, detect_video, json_report
+from unet_industrial.detection.job import (MODEL_CHUNK_PIXELS, crops_per_call, detect, detect_video,
+                                           json_report)
 from unet_industrial.detection.overlay import (BOX_COLOUR, FAKE_COLOUR, OVERLAY_FPS, TINT_OPACITY,
                                                write_overlay)
 from unet_industrial.detection.results import CSV_COLUMNS, NO_FACE, FaceResult, FrameResult, VideoResult
 
 __all__ = ["BOX_COLOUR", "CSV_COLUMNS", "DETECTIONS_DIR", "FAKE_COLOUR", "MAX_FRAMES_PER_VIDEO",
-           "MODEL_CHUNK", "NO_FACE", "OVERLAY_FPS", "TINT_OPACITY", "CutFaces", "DetectConfig", "FaceResult",
-           "FrameResult", "VideoResult", "cut_faces", "default_csv_path", "detect", "detect_video",
-           "find_videos", "json_report", "tracking_config", "validate", "with_recipe", "write_overlay"]
+           "MODEL_CHUNK_PIXELS", "NO_FACE", "OVERLAY_FPS", "TINT_OPACITY", "CutFaces", "DetectConfig",
+           "FaceResult", "FrameResult", "VideoResult", "crops_per_call", "cut_faces", "default_csv_path",
+           "detect", "detect_video", "find_videos", "json_report", "tracking_config", "validate",
+           "with_recipe", "write_overlay"]

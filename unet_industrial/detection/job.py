@@ -19,8 +19,16 @@ from unet_industrial.detection.config import default_csv_path, find_videos, vali
 from unet_industrial.detection.overlay import draw, write_overlay
 from unet_industrial.detection.results import CSV_COLUMNS, NO_FACE, FaceResult, FrameResult, VideoResult
 
-# Crops per model call: bounds the float probabilities held at once.
-MODEL_CHUNK = 64
+# Model input pixels per call (64 crops at the shipped detector's 64-pixel
+# input, 4 at 256): bounds the activations held at once, which grow with the
+# input's area. At 256 pixels, 64 crops a call peaked at 2.9 GB and 4 at
+# 1.8 GB in the same time (BENCHMARKS.md, "detect per video").
+MODEL_CHUNK_PIXELS = 64 * 64 * 64
+
+
+def crops_per_call(input_size):
+    """Crops the model takes in one call at this input size (`MODEL_CHUNK_PIXELS`), at least one."""
+    return max(1, MODEL_CHUNK_PIXELS // (input_size * input_size))
 
 
 def detect_video(path, model, calibration, overlay=False, progress=None):
@@ -87,8 +95,9 @@ def _score_crops(model, calibration, crops, keep_areas):
     """
     scores, areas, threshold = [], [], calibration.pixel_threshold
     keep_areas = keep_areas and model.predicts_masks
-    for start in range(0, len(crops), MODEL_CHUNK):
-        probabilities = model.probabilities(np.stack(crops[start:start + MODEL_CHUNK]), calibration.tta)
+    chunk = crops_per_call(model.input_size)
+    for start in range(0, len(crops), chunk):
+        probabilities = model.probabilities(np.stack(crops[start:start + chunk]), calibration.tta)
         scores.extend(verdicts.frame_scores(probabilities, calibration.frame_score, threshold))
         areas.extend(probabilities > threshold if keep_areas else [None] * len(probabilities))
     return scores, areas
