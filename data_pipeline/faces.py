@@ -122,7 +122,7 @@ class _GraphStage:
         return self.stage(images_normalized=self._to_tensor(images_normalized), **kwargs)
 
 
-# MTCNN calls may run in several threads (extract.DETECTION_THREADS): the first ones must not each build one.
+# MTCNN calls may run in several threads (tracking.DETECTION_THREADS): the first ones must not each build one.
 _DETECTOR_LOCK = threading.Lock()
 
 

@@ -9,7 +9,7 @@ import time
 
 from absl import logging
 
-from data_pipeline import extract, files, layouts, recipe
+from data_pipeline import extract, files, layouts, recipe, tracking
 from data_pipeline.config import PrepareError
 from data_pipeline.provenance import git_commit
 from data_pipeline.runners import shards
@@ -90,7 +90,7 @@ def crop_recipe(config):
     """The recipe.CropRecipe a PrepareConfig cuts its crops with."""
     return recipe.CropRecipe(image_size=config.image_size, crop_scale=config.crop_scale,
                              frames_per_video=config.frames_per_video, frame_stride=config.frame_stride,
-                             detect_every=config.detect_every, detection_max_side=extract.DETECTION_MAX_SIDE)
+                             detect_every=config.detect_every, detection_max_side=tracking.DETECTION_MAX_SIDE)
 
 
 def _beam_runner():

@@ -9,7 +9,7 @@ import pytest
 import skimage.data
 
 from conftest import read_records, run_module, write_video
-from data_pipeline import extract, model_input, recipe, schema
+from data_pipeline import extract, model_input, recipe, schema, tracking
 
 # Not prepare's defaults, so that a stage that assumed them would cut other pixels.
 CROP_SCALE, IMAGE_SIZE, FRAMES = 1.0, 48, 3
@@ -43,7 +43,7 @@ def test_prepare_records_its_crop_recipe_in_the_manifest(prepared):
     with open(os.path.join(out, "manifest.json")) as f:
         stored = json.load(f)[recipe.RECIPE_KEY]
     assert stored == {"image_size": IMAGE_SIZE, "crop_scale": CROP_SCALE, "frames_per_video": FRAMES,
-                      "frame_stride": 0, "detect_every": 4, "detection_max_side": extract.DETECTION_MAX_SIDE}
+                      "frame_stride": 0, "detect_every": 4, "detection_max_side": tracking.DETECTION_MAX_SIDE}
     assert recipe.from_manifest(os.path.join(out, "manifest.json")) == recipe.CropRecipe(**stored)
 
 

@@ -13,7 +13,7 @@ import pytest
 import skimage.data
 from conftest import REALDATA_DIR, requires_realdata, write_video
 
-from data_pipeline import extract, faces, video
+from data_pipeline import extract, faces, tracking, video
 
 ORIGINAL = os.path.join(REALDATA_DIR, "ffpp", "original_sequences", "youtube", "c23", "videos", "519.mp4")
 
@@ -30,7 +30,7 @@ def test_key_frames_go_to_mtcnn_in_the_batches_of_one_call(tmp_path, monkeypatch
 
     monkeypatch.setattr(faces, "detect_faces", scripted)
     monkeypatch.setattr(faces, "batch_size_for", lambda shape: 3)
-    decoded = extract.decode_for_tracking(path, list(range(12)), extract.StageTimer(), detect_every=2)
+    decoded = tracking.decode_for_tracking(path, list(range(12)), extract.StageTimer(), detect_every=2)
     # Every second frame and the last: in threes, as one call over all of them would batch them.
     assert decoded.positions == faces.key_positions(12, 2) == [0, 2, 4, 6, 8, 10, 11]
     assert batches == [3, 3, 1]
@@ -42,7 +42,7 @@ def test_key_frames_go_to_mtcnn_in_the_batches_of_one_call(tmp_path, monkeypatch
 def test_a_video_shorter_than_planned_still_detects_its_last_frame(tmp_path, monkeypatch):
     path = write_video(tmp_path / "v.mp4", [np.full((48, 64, 3), 10 * i, np.uint8) for i in range(5)])
     monkeypatch.setattr(faces, "detect_faces", lambda frames: [[] for _ in frames])
-    decoded = extract.decode_for_tracking(path, list(range(0, 12)), extract.StageTimer(), detect_every=2)
+    decoded = tracking.decode_for_tracking(path, list(range(0, 12)), extract.StageTimer(), detect_every=2)
     assert decoded.indices == [0, 1, 2, 3, 4]
     assert decoded.positions == [0, 2, 4]
 
@@ -63,7 +63,7 @@ def test_mtcnn_as_a_graph_finds_what_the_package_finds():
 @requires_realdata
 def test_the_tracking_pass_finds_on_real_video_what_one_mtcnn_call_finds():
     indices = video.sample_indices(video.probe(ORIGINAL).frame_count, 12)
-    decoded = extract.decode_for_tracking(ORIGINAL, indices, extract.StageTimer(), detect_every=4)
+    decoded = tracking.decode_for_tracking(ORIGINAL, indices, extract.StageTimer(), detect_every=4)
     at_once = faces.detect_faces([decoded.small_frames[position] for position in decoded.positions])
     assert decoded.positions == list(range(12))
     assert [[dataclasses.astuple(d) for d in found] for found in decoded.detections] == [

@@ -6,7 +6,7 @@ wrote into its manifest, training copied into the run and calibration kept
 (`with_recipe`): the recipe's frames_per_video evenly spaced frames
 (`video.sample_indices`), MTCNN on a copy of at most its detection_max_side
 pixels with the faces tracked through the frames as prepare tracked them
-(`extract.decode_for_tracking`, `extract.track_decoded`), all faces, each box squared and enlarged by its
+(`tracking.decode_for_tracking`, `tracking.track_decoded`), all faces, each box squared and enlarged by its
 crop_scale (`faces.square_box`), cut from the full-resolution frame at its
 image_size (`faces.crop_face`, `cut_faces`), then fed through the reader's
 own transform (`data_pipeline.model_input.to_model_input`). Then, with the
@@ -18,9 +18,9 @@ reaches the video threshold. A video in which no sampled frame has a face
 gets no verdict, never a guess. Without --run_dir, the detector that ships
 in the package (`run_files.SHIPPED_RUN_DIR`) is used.
 
-Memory: each video is decoded once (`extract.decode_for_tracking`): every
+Memory: each video is decoded once (`tracking.decode_for_tracking`): every
 sampled frame is shrunk to its detection-size copy as it is decoded, and the
-full-resolution frames are held only up to `extract.HELD_FRAMES_BYTES` to cut
+full-resolution frames are held only up to `tracking.HELD_FRAMES_BYTES` to cut
 the crops after tracking; frames beyond that (very large or very many) are
 decoded a second time, one at a time. The detection-size copies are held for
 tracking, and for the overlay when one is asked for. At most

@@ -1,6 +1,6 @@
 """A video's face crops, cut exactly as `data_pipeline.prepare` cut the training crops.
 
-Each video is decoded once (`extract.decode_for_tracking`); the faces are
+Each video is decoded once (`tracking.decode_for_tracking`); the faces are
 tracked as prepare tracked them (`tracking_config`) and cut from the
 full-resolution frames (`cut_faces`); `cut_video` times it for the job.
 """
@@ -8,7 +8,7 @@ full-resolution frames (`cut_faces`); `cut_video` times it for the job.
 import dataclasses
 import time
 
-from data_pipeline import faces, video
+from data_pipeline import faces, tracking, video
 from data_pipeline.config import PrepareConfig
 from unet_industrial.config import ConfigError
 
@@ -26,7 +26,7 @@ class CutFaces:
     Attributes:
       indices: the decoded sampled frames' indices.
       crops: RGB uint8 crops at the recipe's image_size, one per face.
-      owners: (frame index, `extract.Face`) of each crop.
+      owners: (frame index, `tracking.Face`) of each crop.
       size: (width, height) of the frames; None if none was decoded.
       small_frames: (detection-size copy, its scale) per decoded frame, when asked for (overlays).
     """
@@ -54,21 +54,17 @@ def cut_faces(path, recipe, timer, keep_small_frames=False, report=lambda stage:
     Raises:
       video.VideoError: for a file that cannot be opened or has no decodable frame.
     """
-    # TensorFlow (under the data pipeline's schema) loads for seconds; the
-    # command line is checked before this module pays for it.
-    from data_pipeline import extract
-
     indices = video.sample_indices(video.probe(path).frame_count, recipe.frames_per_video)
     report("faces")
-    decoded = extract.decode_for_tracking(path, indices, timer, recipe.detect_every,
-                                          recipe.detection_max_side, held_bytes=extract.HELD_FRAMES_BYTES)
-    tracked = extract.track_decoded(decoded, tracking_config(recipe), timer)
+    decoded = tracking.decode_for_tracking(path, indices, timer, recipe.detect_every,
+                                           recipe.detection_max_side, held_bytes=tracking.HELD_FRAMES_BYTES)
+    tracked = tracking.track_decoded(decoded, tracking_config(recipe), timer)
     report("crops")
     cut = CutFaces(list(decoded.indices), [], [], (decoded.shape[1], decoded.shape[0]), [])
     if keep_small_frames:
         cut.small_frames = [(small, decoded.scale) for small in decoded.small_frames]
     decoded.small_frames = []  # the overlay's copies, if asked for, are all that stays
-    for index, frame in timer.iterate("decode", extract.full_frames(decoded)):
+    for index, frame in timer.iterate("decode", tracking.full_frames(decoded)):
         with timer.stage("model"):
             for face in tracked.get(index, ()):
                 cut.crops.append(faces.crop_face(frame, face.crop_box, recipe.image_size))
