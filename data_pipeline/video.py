@@ -291,7 +291,9 @@ def read_pair(fake_path, original_path, plan, original_frames=None):
     """Yields (index, fake RGB, original RGB): frame i of one with frame i of the other.
 
     The original's frame is cut to the fake's (`PairPlan.offset`), so the
-    two are pixel-aligned. Stops at the end of the shorter file.
+    two are pixel-aligned. Frames are matched by index: a frame that one
+    file lost (a damaged packet) is left out, and the others stay paired.
+    Stops at the end of the shorter file.
 
     Args:
       fake_path, original_path: the two videos.
@@ -303,7 +305,12 @@ def read_pair(fake_path, original_path, plan, original_frames=None):
     (x, y), (width, height) = plan.offset, plan.size
     if original_frames is None:
         original_frames = read_frames(original_path, plan.indices)
-    for (index, fake), (_, original) in zip(read_frames(fake_path, plan.indices), original_frames):
-        if plan.offset != (0, 0):
-            original = original[y:y + height, x:x + width]
-        yield index, fake, original
+    originals = iter(original_frames)
+    original_index, original = next(originals, (None, None))
+    for index, fake in read_frames(fake_path, plan.indices):
+        while original_index is not None and original_index < index:
+            original_index, original = next(originals, (None, None))
+        if original_index is None:
+            return
+        if original_index == index:
+            yield index, fake, original if plan.offset == (0, 0) else original[y:y + height, x:x + width]

@@ -199,6 +199,16 @@ def test_held_original_frames_are_paired_instead_of_decoding_the_original_again(
         np.testing.assert_array_equal(original_frame, held[index])
 
 
+def test_a_frame_lost_from_one_file_leaves_the_others_paired_by_index(tmp_path):
+    frames = textured_frames(6)
+    fake = write_video(tmp_path / "fake.mp4", frames)
+    plan = video.plan_pair(fake, write_video(tmp_path / "original.mp4", frames), frames_per_video=6)
+    # The original lost frame 2 (a damaged packet): 3 must still meet 3, not 2.
+    held = [(index, np.full((8, 8, 3), index, np.uint8)) for index in plan.indices if index != 2]
+    pairs = list(video.read_pair(fake, None, plan, original_frames=iter(held)))
+    assert [index for index, _, _ in pairs] == [0, 1, 3, 4, 5]
+    assert [int(original[0, 0, 0]) for _, _, original in pairs] == [0, 1, 3, 4, 5]
+
 # ---------------------------------------------------------------- decoding in a thread ahead of its reader
 
 
