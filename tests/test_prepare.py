@@ -8,6 +8,7 @@ this process elsewhere.
 import json
 import os
 import shutil
+import types
 
 import cv2
 import numpy as np
@@ -184,6 +185,24 @@ def test_same_records_whatever_the_worker_count_and_reruns_resume(tmp_path, mess
     assert {name: (one / name).read_bytes() for name in names} == before
     with pytest.raises(PrepareError, match=r"was prepared with other options \(image_size\)"):
         prepare_here(one, layout="dfdc", data_dir=messy_dfdc, image_size=32)
+
+
+def _tensorflow_threads(item, write):
+    """A worker that reports its process's TensorFlow thread pools."""
+    import tensorflow as tf
+
+    return {"video_id": item.video_id, "status": "ok", "frames": 0,
+            "threads": [tf.config.threading.get_intra_op_parallelism_threads(),
+                        tf.config.threading.get_inter_op_parallelism_threads()]}
+
+
+def test_worker_processes_share_the_cores_among_their_tensorflow_pools(tmp_path):
+    assert (shards.worker_threads(2, cores=2), shards.worker_threads(2, cores=8)) == (1, 4)
+    assert shards.worker_threads(4, cores=2) == 1
+    items = [types.SimpleNamespace(video_id=f"video{i}") for i in range(3)]
+    results = list(shards.process_all(items, _tensorflow_threads, (), str(tmp_path), num_workers=2))
+    share = shards.worker_threads(2)
+    assert [result["threads"] for result in results] == [[share, share]] * 3
 
 
 @requires_realdata

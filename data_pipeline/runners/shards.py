@@ -145,8 +145,38 @@ def remove_stale_shards(out_dir, previous_manifest, current_shards):
                 os.unlink(os.path.join(out_dir, name))
 
 
+def worker_threads(num_workers, cores=None):
+    """TensorFlow threads for each of `num_workers` worker processes: the cores shared among them, at least 1.
+
+    Args:
+      num_workers: worker processes on this machine.
+      cores: the cores this process may run on; by default those the OS gives it.
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // num_workers)
+
+
+def _start_worker(threads):
+    """Pool initializer: sizes the worker's TensorFlow thread pools before anything runs in it.
+
+    TensorFlow sizes its pools to all the cores in every process, and idle
+    pool threads spin before they sleep, so workers that each have every core
+    take CPU from one another. One thread each for two workers on two cores
+    made prepare faster for the same records (BENCHMARKS.md, "TensorFlow
+    threads per worker").
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def process_all(items, worker, worker_args, work_dir, num_workers):
     """Runs `worker` (see run_worker) over the items not finished by an earlier run.
+
+    With `num_workers` above 1 the items go to that many processes, each
+    with its share of the cores for TensorFlow (`worker_threads`).
 
     Yields each finished video's result dict (earlier runs' results first).
     """
@@ -167,7 +197,8 @@ def process_all(items, worker, worker_args, work_dir, num_workers):
         pool = None
     else:
         # spawn, not fork: TensorFlow (inside MTCNN) is not fork-safe.
-        pool = multiprocessing.get_context("spawn").Pool(num_workers)
+        pool = multiprocessing.get_context("spawn").Pool(num_workers, initializer=_start_worker,
+                                                         initargs=(worker_threads(num_workers),))
         outcomes = pool.imap_unordered(_WorkerCall(worker, worker_args, work_dir), todo)
     try:
         for result in outcomes:
