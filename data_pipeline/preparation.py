@@ -74,15 +74,25 @@ def _counts(results):
             "videos": {k: dict(v) for k, v in videos.items()}}
 
 
-def _speed(results):
-    """Frames per second of processing, and where the time went (summed over workers)."""
+def _speed(results, wall_seconds):
+    """How fast this run went, and where the time went.
+
+    Args:
+      results: the result dicts of the videos this run processed (not those an earlier run finished).
+      wall_seconds: the run's time processing them and writing the shards.
+
+    Returns:
+      frames, wall_seconds and frames_per_second (frames over wall-clock
+      seconds: what the user waited, whatever the worker count), and
+      worker_seconds and seconds_by_stage summed over the workers.
+    """
     stages = collections.Counter()
     for result in results:
         stages.update(result.get("seconds_by_stage", {}))
     frames = sum(result["frames"] for result in results)
-    seconds = sum(result.get("seconds", 0.0) for result in results)
-    return {"frames": frames, "video_seconds": round(seconds, 2),
-            "frames_per_second": round(frames / seconds, 2) if seconds else None,
+    return {"frames": frames, "wall_seconds": round(wall_seconds, 2),
+            "frames_per_second": round(frames / wall_seconds, 2) if frames else None,
+            "worker_seconds": round(sum(result.get("seconds", 0.0) for result in results), 2),
             "seconds_by_stage": {name: round(value, 2) for name, value in sorted(stages.items())}}
 
 
@@ -144,6 +154,8 @@ def prepare(config):
     work_dir = os.path.join(config.out_dir, shards.WORK_DIR)
 
     previous = _load_manifest(config.out_dir)
+    finished_before = {item.video_id for item in items if shards.read_result(work_dir, item.video_id)}
+    processing_started = time.perf_counter()
     if config.runner == "beam":
         results, shard_names = beam.run(items, extract.extract_video, (config,), config.out_dir,
                                         config.examples_per_shard, beam_options)
@@ -156,6 +168,7 @@ def prepare(config):
             _log(result)
             results.append(result)
         shard_names = shards.write_shards(config.out_dir, results, config.examples_per_shard)
+    processing_seconds = time.perf_counter() - processing_started
     shards.remove_stale_shards(config.out_dir, previous, shard_names)
     extract.remove_kept_crops(config.out_dir)
 
@@ -174,7 +187,7 @@ def prepare(config):
         # Fakes without their original: in frame and video figures, never in pixel ones or mask training.
         "label_only": sorted(r["video_id"] for r in results if r["status"] == "ok" and r.get("label_only")),
         "notes": {r["video_id"]: r["note"] for r in results if r.get("note")},
-        "speed": _speed(results),
+        "speed": _speed([r for r in results if r["video_id"] not in finished_before], processing_seconds),
         "shards": shard_names,
     }
     files.write_json(os.path.join(config.out_dir, shards.MANIFEST), manifest)

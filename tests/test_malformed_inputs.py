@@ -535,6 +535,13 @@ def test_prepare_killed_after_some_videos_resumes_from_them(tmp_path):
     assert not interrupted.exists()
     assert sorted({r["video/id"].decode() for r in read_records(str(out_dir))}) == sorted(
         item.video_id for item in items)
+    # The rerun's speed counts the videos it processed, over its own wall-clock time.
+    with open(out_dir / "manifest.json") as f:
+        manifest = json.load(f)
+    speed = manifest["speed"]
+    assert speed["frames"] == sum(shards.read_result(str(work), item.video_id)["frames"] for item in items[2:])
+    assert 0 < speed["wall_seconds"] <= manifest["duration_s"] + 0.05  # rounded to 0.01 s and to 0.1 s
+    assert speed["frames_per_second"] == round(speed["frames"] / speed["wall_seconds"], 2)
 
 
 @pytest.fixture(scope="module")
