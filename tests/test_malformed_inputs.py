@@ -539,7 +539,8 @@ def test_prepare_killed_after_some_videos_resumes_from_them(tmp_path):
     with open(out_dir / "manifest.json") as f:
         manifest = json.load(f)
     speed = manifest["speed"]
-    assert speed["frames"] == sum(shards.read_result(str(work), item.video_id)["frames"] for item in items[2:])
+    rerun_frames = sum(shards.read_result(str(work), item.video_id)["frames"] for item in items[2:])
+    assert speed["frames"] == rerun_frames
     assert 0 < speed["wall_seconds"] <= manifest["duration_s"] + 0.05  # rounded to 0.01 s and to 0.1 s
     assert speed["frames_per_second"] == round(speed["frames"] / speed["wall_seconds"], 2)
 
