@@ -126,11 +126,11 @@ def test_celebdf_test_list_and_labels(tmp_path):
 
 def test_plain_folder(tmp_path):
     root = str(tmp_path)
-    for name in ("a.mp4", "sub/b.MOV", "notes.txt", "sub/c.avi"):
+    for name in ("a.mp4", "sub/b.MOV", "notes.txt", "sub/c.avi", "sub/d.mpg", "e.MPEG"):
         _touch(root, name)
     items = layouts.scan("folder", root).items
-    assert [item.video_id for item in items] == ["a.mp4", os.path.join("sub", "b.MOV"),
-                                                 os.path.join("sub", "c.avi")]
+    assert [item.video_id for item in items] == ["a.mp4", "e.MPEG", os.path.join("sub", "b.MOV"),
+                                                 os.path.join("sub", "c.avi"), os.path.join("sub", "d.mpg")]
     assert {item.label for item in items} == {-1}
 
 

@@ -169,6 +169,7 @@ def _opencv_sequential(path, indices):
 @pytest.mark.parametrize("path, count", [
     (ORIGINAL, 12),  # 640x480 with B-frames
     (os.path.join(REALDATA_DIR, "dfdc", "dfdc_train_part_0", "brtujopkby.mp4"), 8),  # 1080x1920 portrait
+    (os.path.join(REALDATA_DIR, "real_faces", "grid", "bbaf2n.mpg"), 8),  # MPEG-1 in an MPEG program stream
 ])
 def test_skipping_decode_gives_opencvs_frames_pixel_for_pixel(path, count):
     indices = video.sample_indices(video.probe(path).frame_count, count) + [1, 2]  # neighbours too

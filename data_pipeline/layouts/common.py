@@ -5,7 +5,7 @@ import glob
 import hashlib
 import os
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 SPLITS = ("train", "val", "test")
 # FF++'s official proportions: 720 / 140 / 140 of 1,000 originals.
 _HASH_SPLIT_BOUNDS = ((0.72, "train"), (0.86, "val"), (1.0, "test"))
