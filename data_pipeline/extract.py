@@ -111,9 +111,9 @@ def cached_track(path, indices, config, timer, held_bytes=0):
 def remove_kept_crops(out_dir):
     """Removes the originals' crops that `cached_track` kept in a finished run's work folder.
 
-    They spare a second decode only while fakes remain to be cut, and take
-    about a megabyte per original (16 frames at 128 pixels); the face boxes
-    (a few kilobytes) stay for later runs.
+    They spare a second decode only while fakes remain to be cut, and their
+    size grows with the frames and the crop size (BENCHMARKS.md, "MTCNN as
+    graphs, beside the decoder"); the face boxes stay for later runs.
     """
     directory = os.path.join(out_dir, WORK_DIR, FACES_DIR)
     for name in os.listdir(directory) if os.path.isdir(directory) else ():

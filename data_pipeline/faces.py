@@ -103,7 +103,7 @@ class _GraphStage:
     frames as a NumPy array, which TensorFlow copies into a new tensor at
     every op that reads it (once per level of PNet's image pyramid). A
     graph (`tf.function`) and one tensor per stage give the same detections
-    in well under half the time (BENCHMARKS.md, "detect per video").
+    faster (BENCHMARKS.md, "detect per video").
     """
 
     def __init__(self, stage_class):

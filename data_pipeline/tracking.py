@@ -69,8 +69,8 @@ HELD_FRAMES_BYTES = 256 * 2**20
 DECODE_AHEAD = 8
 # MTCNN calls at once. Much of a call is single-threaded NumPy and Python
 # (pyramid copies, non-maximum suppression), which a second call overlaps
-# with the first one's convolutions: about 1.2-1.6x faster on 2 cores, for
-# one more batch in memory (BENCHMARKS.md, "detect per video").
+# with the first one's convolutions: faster on 2 cores, for one more batch
+# in memory (BENCHMARKS.md, "detect per video").
 DETECTION_THREADS = 2
 
 

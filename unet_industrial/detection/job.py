@@ -21,8 +21,8 @@ from unet_industrial.detection.results import CSV_COLUMNS, NO_FACE, FaceResult, 
 
 # Model input pixels per call (64 crops at the shipped detector's 64-pixel
 # input, 4 at 256): bounds the activations held at once, which grow with the
-# input's area. At 256 pixels, 64 crops a call peaked at 2.9 GB and 4 at
-# 1.8 GB in the same time (BENCHMARKS.md, "detect per video").
+# input's area: at 256 pixels, a fixed 64 crops a call held far more memory
+# and was no faster (BENCHMARKS.md, "detect per video").
 MODEL_CHUNK_PIXELS = 64 * 64 * 64
 
 
